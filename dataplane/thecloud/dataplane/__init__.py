@@ -1,0 +1,1 @@
+"""Data-plane facades: Python configures, native engines execute."""
