@@ -1,0 +1,27 @@
+"""Builds the native extensions of the `thecloud` distribution (metadata is in pyproject.toml).
+
+Cython modules sit next to the Python module they speed up; C headers they include sit beside
+them. Every extension is required: a failed build fails the install (no silent slow fallback).
+"""
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+METRICS = "dataplane/thecloud/dataplane/metrics"
+
+extensions = [
+    Extension(
+        "thecloud.dataplane.metrics._hot",
+        [f"{METRICS}/_hot.pyx"],
+        include_dirs=[METRICS],
+        extra_compile_args=["-O3", "-fno-strict-aliasing"],
+    ),
+]
+
+setup(
+    ext_modules=cythonize(
+        extensions,
+        compiler_directives={"language_level": "3", "freethreading_compatible": False},
+        quiet=True,
+    ),
+)
