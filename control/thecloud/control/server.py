@@ -9,6 +9,7 @@ and the process exits with status 0, not with KeyboardInterrupt or death by SIGT
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import socket
@@ -24,6 +25,7 @@ from thecloud.control.app import create_app
 from thecloud.core.config import LogLevel, Settings
 from thecloud.core.identity import ServerIdentity, load_or_create_identity
 from thecloud.core.logging import configure_logging
+from thecloud.core.version import version
 
 __all__ = ["serve"]
 
@@ -108,8 +110,20 @@ def serve(settings: Settings) -> None:
         identity = load_or_create_identity(settings.state_dir)
         # Imported here, not at the top: it loads the native engine, which the CLI's other
         # commands and this module's importers (tests, tooling) should not pay for.
-        from thecloud.dataplane.metrics import expose
+        from thecloud.dataplane import metrics
 
+        registry = metrics.REGISTRY
+        if settings.metrics_shm is not None and registry.path != settings.metrics_shm:
+            registry = metrics.Registry(settings.metrics_shm)
+        registry.include_collectors(*metrics.default_collectors())
+        server_info = metrics.Gauge(
+            "thecloud_server_info",
+            "The server's identity.",
+            ["server_id", "version"],
+            registry=registry,
+        )
+        server_info.labels(identity.server_id, version()).set(1)
+        expose = functools.partial(metrics.expose, registry=registry)
         app = create_app(settings, identity, registry_expose=expose)
         config = uvicorn.Config(
             app,
