@@ -49,6 +49,15 @@ def test_counter_counts_per_label_set(registry: Registry) -> None:
     assert requests._name == "requests"
 
 
+def test_positional_and_named_labels_reach_the_same_child(registry: Registry) -> None:
+    requests = Counter("requests", "Requests.", ["route", "code"], registry=registry)
+    assert requests.labels("/", "200") is requests.labels("/", "200")
+    assert requests.labels(code="200", route="/") is requests.labels("/", "200")
+    requests.labels(code="200", route="/").inc()
+    requests.labels("/", "200").inc()
+    assert samples(registry)[("requests_total", (("code", "200"), ("route", "/")))] == 2.0
+
+
 def test_histogram_buckets_are_cumulative(registry: Registry) -> None:
     latency = Histogram("latency_seconds", "Latency.", buckets=(0.1, 1.0), registry=registry)
     for value in (0.05, 0.5, 5.0):
@@ -111,6 +120,8 @@ def test_bad_input_is_refused_and_records_nothing(registry: Registry) -> None:
         plain.labels("x")
     with pytest.raises(InvalidArgumentError, match="takes labels"):
         counter.labels(queue="a", other="b")
+    with pytest.raises(InvalidArgumentError, match="by position or by name"):
+        counter.labels("a", queue="a")
     with pytest.raises(InvalidArgumentError, match="invalid metric name"):
         Counter("bad-name", "x", registry=registry)
     with pytest.raises(InvalidArgumentError, match="invalid label name"):

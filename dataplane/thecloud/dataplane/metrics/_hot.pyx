@@ -8,12 +8,29 @@ shard (the "Python shard") without atomics; gauges use the atomic shard.
 
 cimport cython
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
+from cpython.object cimport PyObject, PyTypeObject
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from libc.stdint cimport uint64_t, uintptr_t
 
 from thecloud.core.errors import InvalidArgumentError
 from thecloud.dataplane.metrics.timing import Timer
 
 import time as _time
+
+cdef extern from "Python.h":
+    ctypedef struct PyMethodDef:
+        const char *ml_name
+        void *ml_meth
+        int ml_flags
+        const char *ml_doc
+    int METH_FASTCALL
+    int METH_KEYWORDS
+    object PyDescr_NewMethod(PyTypeObject *owner, PyMethodDef *method)
+    void PyType_Modified(PyTypeObject *owner)
+    PyObject *PyDict_GetItemWithError(object mapping, object key) except? NULL
+    Py_ssize_t PyTuple_GET_SIZE(object t)
+    int PyDict_SetItemString(object mapping, const char *key, object value) except -1
 
 cdef extern from "_cells.h":
     void tc_cell_add(uint64_t *cell, double delta) nogil
@@ -187,10 +204,10 @@ cdef class _Family:
         self.children[values] = child
         return child
 
-    def labels(self, *values, **labelkwargs):
-        """The series with these label values, positional or by name; created on first use."""
-        if labelkwargs:
-            values = self._values_by_name(values, labelkwargs)
+    cdef object _labels(self, tuple values, dict by_name):
+        """The series with these label values, created on first use (see _labels_fastcall)."""
+        if by_name:
+            values = self._values_by_name(values, by_name)
         child = self.children.get(values)
         if child is None:
             if not self._labelnames:
@@ -379,3 +396,36 @@ class _ExceptionCounter:
                 return func(*args, **kwargs)
 
         return wrapped
+
+
+# `labels` is the one hot call whose Cython form is slow: `*values, **labelkwargs` makes Cython
+# use the tuple-and-dict calling convention, costing a kwargs dict per call. This vectorcall-style
+# method builds only the key tuple, looks it up, and defers everything else to _Family._labels.
+cdef object _labels_fastcall(object self, PyObject **args, Py_ssize_t nargs, PyObject *kwnames):
+    cdef _Family family = <_Family> self
+    cdef Py_ssize_t i
+    cdef tuple key = PyTuple_New(nargs)
+    for i in range(nargs):
+        Py_INCREF(<object> args[i])
+        PyTuple_SET_ITEM(key, i, <object> args[i])
+    if kwnames != NULL and PyTuple_GET_SIZE(<object> kwnames) > 0:
+        names = <tuple> kwnames
+        by_name = {names[i]: <object> args[nargs + i] for i in range(len(names))}
+        return family._labels(key, by_name)
+    cdef PyObject *found = PyDict_GetItemWithError(family.children, key)
+    if found != NULL:
+        return <object> found
+    return family._labels(key, None)
+
+
+cdef PyMethodDef _LABELS_METHOD
+_LABELS_METHOD.ml_name = "labels"
+_LABELS_METHOD.ml_meth = <void *> _labels_fastcall
+_LABELS_METHOD.ml_flags = METH_FASTCALL | METH_KEYWORDS
+_LABELS_METHOD.ml_doc = (
+    b"labels(*values, **labelkwargs)\n--\n\n"
+    b"The series with these label values, positional or by name; created on first use."
+)
+PyDict_SetItemString(<object> (<PyTypeObject *> _Family).tp_dict,
+                     "labels", PyDescr_NewMethod(<PyTypeObject *> _Family, &_LABELS_METHOD))
+PyType_Modified(<PyTypeObject *> _Family)
