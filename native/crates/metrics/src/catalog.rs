@@ -10,10 +10,14 @@
 //!   series: u32 record_len, u8 2, u32 family, u64 first_cell, u32 le_offset, str labels
 //! ```
 //! `labels` is the series' label pairs rendered once, sorted by label name and escaped
-//! (`a="x",b="y"`): it is both the lookup key and the text written on every scrape.
+//! (`a="x",b="y"`): it is both the lookup key and the text written on every scrape. Series point
+//! at that text inside the (immutable, committed) log instead of copying it: a series costs 16
+//! bytes of catalog plus a hash-table slot.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::hash::{BuildHasher, RandomState};
+
+use hashbrown::HashTable;
 
 use crate::error::MetricsError;
 use crate::format;
@@ -90,15 +94,24 @@ pub struct Family {
     pub le_values: Vec<Box<[u8]>>,
     /// Series ids in creation order.
     pub series: Vec<u32>,
-    by_labels: HashMap<Arc<str>, u32>,
+    /// Series ids, found by the hash of their label text.
+    by_labels: HashTable<u32>,
 }
 
 /// One label set of a family and where its cells are.
 pub struct Series {
-    pub first_cell: u64,
-    /// Byte offset in `labels` where a histogram's `le` label is inserted.
+    pub first_cell: u32,
+    /// Byte offset in the label text where a histogram's `le` label is inserted.
     pub le_offset: u32,
-    pub labels: Arc<str>,
+    labels_at: u32,
+    labels_len: u32,
+}
+
+impl Series {
+    /// The rendered label text, read from the committed log.
+    pub fn labels<'log>(&self, log: &'log [u8]) -> &'log [u8] {
+        &log[self.labels_at as usize..][..self.labels_len as usize]
+    }
 }
 
 /// The decoded catalog of one process.
@@ -109,6 +122,7 @@ pub struct Catalog {
     pub series: Vec<Series>,
     by_name: HashMap<String, u32>,
     sample_owner: HashMap<String, u32>,
+    hasher: RandomState,
 }
 
 fn corrupt() -> MetricsError {
@@ -133,7 +147,7 @@ impl Catalog {
             };
             match record.u8()? {
                 1 => self.apply_family(&mut record)?,
-                2 => self.apply_series(&mut record)?,
+                2 => self.apply_series(&mut record, self.parsed + 4, log)?,
                 _ => return Err(corrupt()),
             }
             self.parsed += len;
@@ -179,25 +193,37 @@ impl Catalog {
             render_order,
             le_values,
             series: Vec::new(),
-            by_labels: HashMap::new(),
+            by_labels: HashTable::new(),
         });
         Ok(())
     }
 
-    fn apply_series(&mut self, r: &mut Reader<'_>) -> Result<(), MetricsError> {
+    fn apply_series(
+        &mut self,
+        r: &mut Reader<'_>,
+        record_at: usize,
+        log: &[u8],
+    ) -> Result<(), MetricsError> {
         let family = r.u32()?;
-        let first_cell = r.u64()?;
+        let first_cell = u32::try_from(r.u64()?).map_err(|_| corrupt())?;
         let le_offset = r.u32()?;
-        let labels: Arc<str> = Arc::from(r.string()?);
-        let owner = self.families.get_mut(family as usize).ok_or_else(corrupt)?;
-        let id = self.series.len() as u32;
-        owner.series.push(id);
-        owner.by_labels.insert(labels.clone(), id);
-        self.series.push(Series {
+        let (start, len) = r.str_span()?;
+        let series = Series {
             first_cell,
             le_offset,
-            labels,
+            labels_at: u32::try_from(record_at + start).map_err(|_| corrupt())?,
+            labels_len: len as u32,
+        };
+        let hash = self.hasher.hash_one(series.labels(log));
+        let id = self.series.len() as u32;
+        let owner = self.families.get_mut(family as usize).ok_or_else(corrupt)?;
+        owner.series.push(id);
+        let (all, hasher) = (&self.series, &self.hasher);
+        owner.by_labels.insert_unique(hash, id, |&other| {
+            // Rehashing existing entries: the new series is not in `all` yet, but never rehashed.
+            hasher.hash_one(all[other as usize].labels(log))
         });
+        self.series.push(series);
         Ok(())
     }
 
@@ -230,10 +256,13 @@ impl Catalog {
     }
 
     /// The series id of a rendered label set, if registered.
-    pub fn find_series(&self, family: u32, labels: &str) -> Option<u32> {
+    pub fn find_series(&self, family: u32, labels: &str, log: &[u8]) -> Option<u32> {
+        let hash = self.hasher.hash_one(labels.as_bytes());
         self.families[family as usize]
             .by_labels
-            .get(labels)
+            .find(hash, |&id| {
+                self.series[id as usize].labels(log) == labels.as_bytes()
+            })
             .copied()
     }
 
@@ -374,6 +403,14 @@ impl Reader<'_> {
     fn f64(&mut self) -> Result<f64, MetricsError> {
         Ok(f64::from_bits(self.u64()?))
     }
+    /// The position and length of a string field, checked to be UTF-8 but not copied.
+    fn str_span(&mut self) -> Result<(usize, usize), MetricsError> {
+        let len = self.u32()? as usize;
+        let start = self.at;
+        std::str::from_utf8(self.take(len)?).map_err(|_| corrupt())?;
+        Ok((start, len))
+    }
+
     fn string(&mut self) -> Result<String, MetricsError> {
         let len = self.u32()? as usize;
         String::from_utf8(self.take(len)?.to_vec()).map_err(|_| corrupt())

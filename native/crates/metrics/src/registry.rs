@@ -129,17 +129,17 @@ impl Registry {
         let fam = catalog.family(family)?;
         let count = fam.spec.cells_per_series();
         let (labels, le_offset) = catalog::render_labels(fam, values)?;
-        if let Some(id) = catalog.find_series(family, &labels) {
+        if let Some(id) = catalog.find_series(family, &labels, self.region.meta_committed()) {
             return Ok(SeriesCells {
-                first: catalog.series[id as usize].first_cell,
+                first: u64::from(catalog.series[id as usize].first_cell),
                 count,
             });
         }
         let _cross_process = self.region.lock_writers()?;
         catalog.catch_up(self.region.meta_committed())?;
-        if let Some(id) = catalog.find_series(family, &labels) {
+        if let Some(id) = catalog.find_series(family, &labels, self.region.meta_committed()) {
             return Ok(SeriesCells {
-                first: catalog.series[id as usize].first_cell,
+                first: u64::from(catalog.series[id as usize].first_cell),
                 count,
             });
         }

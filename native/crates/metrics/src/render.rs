@@ -29,13 +29,14 @@ impl Registry {
     pub fn render(&self, format: Format) -> Result<Vec<u8>, MetricsError> {
         let catalog = self.catalog()?;
         let totals = self.cell_totals();
+        let log = self.region.meta_committed();
         let mut out = Vec::with_capacity(64 + catalog.series.len() * 64);
         for family in &catalog.families {
             write_header(&mut out, family, format);
             for &id in &family.series {
                 let series = &catalog.series[id as usize];
                 let cells = &totals[series.first_cell as usize..];
-                let labels = series.labels.as_bytes();
+                let labels = series.labels(log);
                 match family.spec.kind {
                     Kind::Counter => {
                         write_sample(&mut out, &family.spec.name, b"_total", labels, cells[0])
