@@ -1,6 +1,7 @@
-/* Cell operations shared with the Rust registry (native/crates/metrics, see region.rs).
+/* Cell operations shared with the Rust registry (native/crates/metrics, see region.rs; the cell
+ * layout of each metric kind is documented in writer.rs).
  *
- * A cell is 8 bytes holding an IEEE-754 double's bits. In a single-writer shard the owner adds
+ * A cell is 8 bytes holding an IEEE-754 double's bits, or a u64 count. In a single-writer shard the owner adds
  * with a relaxed load and a relaxed store (no lock prefix); the atomic shard is written with
  * atomic stores and compare-and-swap so any thread of any process may write it. */
 #ifndef THECLOUD_METRICS_CELLS_H
@@ -16,6 +17,11 @@ static inline uint64_t tc_double_to_bits(double v) { uint64_t bits; memcpy(&bits
 static inline void tc_cell_add(uint64_t *cell, double delta) {
     double v = tc_bits_to_double(__atomic_load_n(cell, __ATOMIC_RELAXED)) + delta;
     __atomic_store_n(cell, tc_double_to_bits(v), __ATOMIC_RELAXED);
+}
+
+/* Adds a whole number to an integer cell of a shard the caller owns (histogram bucket counts). */
+static inline void tc_cell_add_integer(uint64_t *cell, uint64_t delta) {
+    __atomic_store_n(cell, __atomic_load_n(cell, __ATOMIC_RELAXED) + delta, __ATOMIC_RELAXED);
 }
 
 /* Adds to a cell of the atomic shard. */

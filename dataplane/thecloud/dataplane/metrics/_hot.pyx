@@ -2,6 +2,10 @@
 """The hot path of the metrics API: counters, gauges and histograms whose inc/set/observe write
 native cells directly (see _cells.h); families and series are registered through the Rust registry.
 
+Cell layouts (native/crates/metrics/src/writer.rs): a counter is [integer increments (engines),
+float increments (Python)]; Python adds to the float cell, in order, so its sums match
+prometheus-client's bit for bit. A histogram is [u64 count per bucket..., f64 sum].
+
 Python code is serialized by the GIL, so all Python threads of a process share one single-writer
 shard (the "Python shard") without atomics; gauges use the atomic shard.
 """
@@ -34,6 +38,7 @@ cdef extern from "Python.h":
 
 cdef extern from "_cells.h":
     void tc_cell_add(uint64_t *cell, double delta) nogil
+    void tc_cell_add_integer(uint64_t *cell, uint64_t delta) nogil
     void tc_cell_atomic_add(uint64_t *cell, double delta) nogil
     void tc_cell_store(uint64_t *cell, double value) nogil
     double tc_cell_load(const uint64_t *cell) nogil
@@ -96,7 +101,7 @@ cdef class CounterChild:
         """Adds amount (default 1), which must not be negative."""
         if amount < 0.0:
             raise InvalidArgumentError(_NEGATIVE)
-        tc_cell_add(self.shards.python + self.cell, amount)
+        tc_cell_add(self.shards.python + self.cell + 1, amount)
 
     def count_exceptions(self, exception=Exception):
         """Counts exceptions of the given type raised in a with-block or decorated function."""
@@ -150,7 +155,7 @@ cdef class HistogramChild:
         cdef uint64_t *cells = self.shards.python + self.cell
         cdef Py_ssize_t bucket = tc_bucket_index(self.bounds.values, self.bounds.count, amount)
         if bucket < self.bounds.count:
-            tc_cell_add(cells + bucket, 1.0)
+            tc_cell_add_integer(cells + bucket, 1)
         tc_cell_add(cells + self.bounds.count, amount)
 
     def time(self):
@@ -257,7 +262,7 @@ cdef class Counter(_Family):
             self._parent_only()
         if amount < 0.0:
             raise InvalidArgumentError(_NEGATIVE)
-        tc_cell_add(self.shards.python + self.cell, amount)
+        tc_cell_add(self.shards.python + self.cell + 1, amount)
 
     def count_exceptions(self, exception=Exception):
         """Counts exceptions of the given type raised in a with-block or decorated function."""
@@ -341,7 +346,7 @@ cdef class Histogram(_Family):
         cdef uint64_t *cells = self.shards.python + self.cell
         cdef Py_ssize_t bucket = tc_bucket_index(self.bounds.values, self.bounds.count, amount)
         if bucket < self.bounds.count:
-            tc_cell_add(cells + bucket, 1.0)
+            tc_cell_add_integer(cells + bucket, 1)
         tc_cell_add(cells + self.bounds.count, amount)
 
     def time(self):

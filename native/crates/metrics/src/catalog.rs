@@ -63,11 +63,12 @@ pub struct FamilySpec {
 }
 
 impl FamilySpec {
-    /// Cells one series of this family occupies: one value, or each bucket plus the sum.
+    /// Cells one series of this family occupies (see `Cell layout` in `writer`).
     pub fn cells_per_series(&self) -> u64 {
         match self.kind {
+            Kind::Counter => 2,
+            Kind::Gauge => 1,
             Kind::Histogram => self.buckets.len() as u64 + 1,
-            _ => 1,
         }
     }
 

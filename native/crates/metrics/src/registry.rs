@@ -168,26 +168,39 @@ impl Registry {
         Ok((catalog.families.len(), catalog.series.len()))
     }
 
-    /// Sums every cell in use across shards: the values a scrape reports.
-    pub(crate) fn cell_totals(&self) -> Vec<f64> {
+    /// Sums every cell in use across shards, read both as f64 and as u64 (the kind of the series
+    /// says which applies): the values a scrape reports.
+    pub(crate) fn cell_totals(&self) -> CellTotals {
         let cells = self.region.cells_in_use() as usize;
-        let mut totals = vec![0.0f64; cells];
+        let mut totals = CellTotals {
+            floats: vec![0.0f64; cells],
+            integers: vec![0u64; cells],
+        };
         for shard in 0..self.region.shards_in_use() {
             let base = self.region.shard_base(shard);
             // SAFETY: cells below cells_in_use are inside every shard; reads are atomic.
             let shard_cells = unsafe { std::slice::from_raw_parts(base, cells) };
-            for (total, cell) in totals.iter_mut().zip(shard_cells) {
+            let sums = totals.floats.iter_mut().zip(totals.integers.iter_mut());
+            for ((float, integer), cell) in sums.zip(shard_cells) {
                 let bits = cell.load(std::sync::atomic::Ordering::Relaxed);
-                // Skipping +0.0 is exact, and keeps a gauge set to -0.0 reading -0.0.
+                // Skipping zero is exact, and keeps a gauge set to -0.0 reading -0.0.
                 if bits != 0 {
-                    *total = if *total == 0.0 && total.is_sign_positive() {
+                    *integer = integer.wrapping_add(bits);
+                    *float = if *float == 0.0 && float.is_sign_positive() {
                         f64::from_bits(bits)
                     } else {
-                        *total + f64::from_bits(bits)
+                        *float + f64::from_bits(bits)
                     };
                 }
             }
         }
         totals
     }
+}
+
+/// Per-cell sums across shards; a float cell is read from `floats`, an integer cell from
+/// `integers`.
+pub(crate) struct CellTotals {
+    pub floats: Vec<f64>,
+    pub integers: Vec<u64>,
 }

@@ -35,16 +35,28 @@ impl Registry {
             write_header(&mut out, family, format);
             for &id in &family.series {
                 let series = &catalog.series[id as usize];
-                let cells = &totals[series.first_cell as usize..];
+                let first = series.first_cell as usize;
+                let (floats, integers) = (&totals.floats[first..], &totals.integers[first..]);
                 let labels = series.labels(log);
                 match family.spec.kind {
-                    Kind::Counter => {
-                        write_sample(&mut out, &family.spec.name, b"_total", labels, cells[0])
+                    Kind::Counter => write_sample(
+                        &mut out,
+                        &family.spec.name,
+                        b"_total",
+                        labels,
+                        counter_value(integers[0], floats[1]),
+                    ),
+                    Kind::Gauge => {
+                        write_sample(&mut out, &family.spec.name, b"", labels, floats[0])
                     }
-                    Kind::Gauge => write_sample(&mut out, &family.spec.name, b"", labels, cells[0]),
-                    Kind::Histogram => {
-                        write_histogram(&mut out, family, labels, series.le_offset as usize, cells)
-                    }
+                    Kind::Histogram => write_histogram(
+                        &mut out,
+                        family,
+                        labels,
+                        series.le_offset as usize,
+                        floats,
+                        integers,
+                    ),
                 }
             }
         }
@@ -90,18 +102,28 @@ fn write_sample(out: &mut Vec<u8>, name: &str, suffix: &[u8], labels: &[u8], val
     out.push(b'\n');
 }
 
+/// A counter's integer increments (from engines) plus its float increments (from Python).
+fn counter_value(integer: u64, float: f64) -> f64 {
+    if integer == 0 {
+        float
+    } else {
+        integer as f64 + float
+    }
+}
+
 fn write_histogram(
     out: &mut Vec<u8>,
     family: &Family,
     labels: &[u8],
     le_offset: usize,
-    cells: &[f64],
+    floats: &[f64],
+    integers: &[u64],
 ) {
     let name = family.spec.name.as_bytes();
     let (before, after) = labels.split_at(le_offset);
-    let mut cumulative = 0.0;
+    let mut cumulative = 0u64;
     for (bucket, le) in family.le_values.iter().enumerate() {
-        cumulative += cells[bucket];
+        cumulative += integers[bucket];
         out.extend_from_slice(name);
         out.extend_from_slice(b"_bucket{");
         out.extend_from_slice(before);
@@ -117,11 +139,11 @@ fn write_histogram(
         }
         out.extend_from_slice(after);
         out.extend_from_slice(b"} ");
-        format::write_float(out, cumulative);
+        format::write_float(out, cumulative as f64);
         out.push(b'\n');
     }
-    let sum = cells[family.le_values.len()];
+    let sum = floats[family.le_values.len()];
     let name = &family.spec.name;
-    write_sample(out, name, b"_count", labels, cumulative);
+    write_sample(out, name, b"_count", labels, cumulative as f64);
     write_sample(out, name, b"_sum", labels, sum);
 }

@@ -7,7 +7,8 @@ use crate::error::MetricsError;
 use crate::registry::Registry;
 use crate::writer::Counter;
 
-/// Starts `threads` threads that each take a shard writer and add 1 to `counter` `iterations`
+/// Starts `threads` threads that each take a shard writer and add 1 (an integer increment, as
+/// engines count) to `counter` `iterations`
 /// times, all starting together; returns each thread's elapsed time.
 pub fn hammer_counter(
     registry: &Arc<Registry>,
@@ -27,7 +28,7 @@ pub fn hammer_counter(
                 start.wait();
                 let began = Instant::now();
                 for _ in 0..iterations {
-                    writer.inc(std::hint::black_box(counter), 1.0);
+                    writer.inc_by(std::hint::black_box(counter), 1);
                 }
                 began.elapsed()
             })

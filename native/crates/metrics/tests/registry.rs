@@ -115,6 +115,20 @@ fn threads_on_one_series_lose_nothing() {
 }
 
 #[test]
+fn integer_and_float_increments_add_up() {
+    let registry = Registry::new(small(), 100).unwrap();
+    let family = registry
+        .register(spec(Kind::Counter, "bytes", &[], &[]))
+        .unwrap();
+    let counter = registry.counter(family, &[]).unwrap();
+    let writer = registry.writer().unwrap();
+    writer.inc_by(counter, 40);
+    writer.inc(counter, 1.5);
+    writer.inc_by(counter, 2);
+    assert!(text(&registry, Format::Prometheus004).contains("bytes_total 43.5\n"));
+}
+
+#[test]
 fn released_shards_keep_their_values() {
     let registry = Registry::new(small(), 100).unwrap();
     let family = registry
@@ -208,7 +222,7 @@ fn processes_sharing_a_file_see_one_catalog() {
 fn a_full_region_says_so() {
     let sizes = RegionSizes {
         max_shards: 2,
-        cells_per_shard: 4,
+        cells_per_shard: 8, // four counters of two cells
         meta_capacity: 4096,
     };
     let registry: Arc<Registry> = Registry::new(sizes, 100).unwrap();
