@@ -81,15 +81,22 @@ def same_value(a: float, b: float) -> bool:
     return a == b or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
 
 
+def run_both(
+    operations: list[tuple[str, tuple[str, ...], float]],
+) -> tuple[ours.Registry, prometheus_client.CollectorRegistry]:
+    our_registry = ours.Registry()
+    their_registry = prometheus_client.CollectorRegistry()
+    apply(build(ours, our_registry), operations)
+    apply(build(prometheus_client, their_registry), operations)
+    return our_registry, their_registry
+
+
 @settings(max_examples=150, deadline=None)
 @given(OPERATIONS)
 def test_random_operations_render_the_same_samples(
     operations: list[tuple[str, tuple[str, ...], float]],
 ) -> None:
-    our_registry = ours.Registry()
-    their_registry = prometheus_client.CollectorRegistry()
-    apply(build(ours, our_registry), operations)
-    apply(build(prometheus_client, their_registry), operations)
+    our_registry, their_registry = run_both(operations)
     our_text = our_registry.render().decode()
     their_text = prometheus_client.generate_latest(their_registry).decode()
     mine, theirs = parsed(our_text), parsed(their_text)
@@ -108,10 +115,7 @@ def test_openmetrics_matches_prometheus_client(
     from prometheus_client.openmetrics.exposition import generate_latest as om_generate
     from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
 
-    our_registry = ours.Registry()
-    their_registry = prometheus_client.CollectorRegistry()
-    apply(build(ours, our_registry), operations)
-    apply(build(prometheus_client, their_registry), operations)
+    our_registry, their_registry = run_both(operations)
     mine = list(om_parse(our_registry.render(openmetrics=True).decode()))
     theirs = list(om_parse(om_generate(their_registry).decode()))
     assert [(f.name, f.type, f.documentation) for f in mine] == [

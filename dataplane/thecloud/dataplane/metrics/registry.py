@@ -12,22 +12,13 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from thecloud.core.errors import NativeModuleError
+from thecloud.core.native import load_native
 
-try:
-    from thecloud._native import MetricsRegistry
-except ImportError as exc:  # pragma: no cover - exercised only on a broken install
-    raise NativeModuleError(
-        f"the native metrics engine (thecloud._native) failed to load: {exc}; run `make run` "
-        "to build it. There is deliberately no pure-Python fallback."
-    ) from exc
-try:
-    from thecloud.dataplane.metrics._hot import Shards
-except ImportError as exc:  # pragma: no cover - exercised only on a broken install
-    raise NativeModuleError(
-        f"the Cython metrics hot path (thecloud.dataplane.metrics._hot) failed to load: {exc}; "
-        "run `make run` to build it. There is deliberately no pure-Python fallback."
-    ) from exc
+load_native("thecloud._native", "the native metrics engine")
+load_native("thecloud.dataplane.metrics._hot", "the Cython metrics hot path")
+
+from thecloud._native import MetricsRegistry  # noqa: E402 - after the loud checks above
+from thecloud.dataplane.metrics._hot import Shards  # noqa: E402
 
 _SHARED: weakref.WeakSet[Registry] = weakref.WeakSet()
 
