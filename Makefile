@@ -8,7 +8,8 @@ STAMPS  := .stamps
 WHEELS  := build/wheels
 NATIVE_SOURCES := $(shell find native/crates native/python -type f -not -path '*/target/*' 2>/dev/null) \
                   native/Cargo.toml native/Cargo.lock native/pyproject.toml
-EXT_SOURCES    := setup.py pyproject.toml $(shell find dataplane -name '*.pyx' -o -name '*.pxd' -o -name '*.h')
+EXT_SOURCES    := setup.py pyproject.toml $(shell find dataplane -name '*.pyx' -o -name '*.pxd' -o -name '*.h') \
+                  $(shell find native/ec -type f)
 PYTEST  := $(PY) -m pytest -p no:cacheprovider
 
 .PHONY: help run test lint bench bootstrap system unit integration native-test clean
@@ -55,8 +56,13 @@ lint: bootstrap ## ruff, mypy, stubtest against the built modules, cargo fmt and
 	    thecloud._native thecloud.dataplane.metrics._hot
 	cd native && cargo fmt --check && cargo clippy --release --all-targets -q -- -D warnings
 
-native-test: bootstrap ## Rust unit and integration tests
+native-test: bootstrap ## Rust tests, and the C codec's tests under AddressSanitizer
 	cd native && cargo test --release -q
+	@mkdir -p build
+	cc -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -Wall -Wextra -Werror \
+	    -Inative/ec/include -Inative/ec/src native/ec/src/*.c native/ec/tests/test_ec.c \
+	    -o build/test_ec_asan
+	build/test_ec_asan
 
 unit: bootstrap ## Tests that need no root and no daemons
 	$(PYTEST) -m "not integration"

@@ -1,7 +1,8 @@
 """Builds the native extensions of the `thecloud` distribution (metadata is in pyproject.toml).
 
 Cython modules sit next to the Python module they speed up; C headers they include sit beside
-them. Every extension is required: a failed build fails the install (no silent slow fallback).
+them. C libraries bound with cffi live under native/ and are compiled into their cffi module.
+Every extension is required: a failed build fails the install (no silent slow fallback).
 """
 
 from Cython.Build import cythonize
@@ -19,6 +20,8 @@ extensions = [
 ]
 
 setup(
+    # thecloud_ec (native/ec) through cffi: thecloud.dataplane.ec._ec_cffi.
+    cffi_modules=["native/ec/cffi_build.py:ffibuilder"],
     ext_modules=cythonize(
         extensions,
         compiler_directives={"language_level": "3", "freethreading_compatible": False},
