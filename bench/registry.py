@@ -17,6 +17,7 @@ from bench.results import BenchResult
 
 BENCHMARKS: dict[str, str] = {
     "metrics": "bench.metrics",
+    "ec": "bench.ec",
 }
 """Benchmark name -> module; modules are imported only when their benchmark runs."""
 

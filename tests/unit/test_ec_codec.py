@@ -16,6 +16,7 @@ from thecloud.dataplane.ec import (
     active_kernel,
     aligned,
     crc32c,
+    stream_stores,
     supported_kernels,
     use_kernel,
 )
@@ -81,6 +82,27 @@ def test_stripe_encoding_matches_shard_lists() -> None:
     assert bytes(stripe[8 * size :]) == b"".join(bytes(p) for p in parity)
 
 
+def test_stripes_are_rebuilt_in_place() -> None:
+    code = ReedSolomon(4, 2)
+    size = 5000
+    stripe = aligned(6 * size)
+    stripe[: 4 * size] = np.concatenate(random_shards(4, size, seed=9))
+    code.encode_stripe(stripe)
+    original = bytes(stripe)
+    for lost in [(0,), (5,), (1, 4), (0, 1), (4, 5)]:
+        for index in lost:
+            stripe[index * size : (index + 1) * size] = 0xEE
+        code.reconstruct_stripe(stripe, lost)
+        assert bytes(stripe) == original, lost
+    with pytest.raises(InvalidArgumentError, match="rebuilds 1 to 2"):
+        code.reconstruct_stripe(stripe, [0, 1, 2])
+    with pytest.raises(InvalidArgumentError, match="rebuilds 1 to 2"):
+        code.reconstruct_stripe(stripe, [6])
+    with pytest.raises(InvalidArgumentError, match="writable"):
+        code.reconstruct_stripe(original, [0])
+    assert bytes(stripe) == original
+
+
 def test_plain_python_buffers_work_without_copies() -> None:
     code = ReedSolomon(2, 1)
     parity = bytearray(3)
@@ -127,6 +149,17 @@ def test_kernels_can_be_forced_and_unknown_ones_are_refused() -> None:
     assert active_kernel() == supported_kernels()[0]
     with pytest.raises(InvalidArgumentError, match="unknown"), use_kernel("fastest"):
         pass
+
+
+def test_non_temporal_stores_write_the_same_parity() -> None:
+    code = ReedSolomon(8, 3)
+    data = random_shards(8, 40_000, seed=5)
+    regular = [aligned(40_000) for _ in range(3)]
+    streamed = [aligned(40_000) for _ in range(3)]
+    code.encode(data, regular)
+    with stream_stores(4096):
+        code.encode(data, streamed)
+    assert [bytes(p) for p in streamed] == [bytes(p) for p in regular]
 
 
 def test_crc32c_known_values() -> None:

@@ -47,6 +47,11 @@ void tc_ec_apply(size_t len, int k, int rows, const uint8_t *tables, const uint8
  * (one call, no pointer arrays to build: the cheap path for callers in other languages). */
 int tc_ec_encode_stripe(size_t len, int k, int m, const uint8_t *tables, uint8_t *stripe);
 
+/* Rebuilds shards `lost` of a contiguous stripe in place from its shards `present` (k indices),
+ * with tables made from tc_ec_decode_rows(k, m, present, lost, nlost). */
+int tc_ec_reconstruct_stripe(size_t len, int k, int m, const uint8_t *tables, const int *present,
+                             const int *lost, int nlost, uint8_t *stripe);
+
 /* The same with a named kernel (for tests and benchmarks). */
 int tc_ec_apply_with(const char *kernel, size_t len, int k, int rows, const uint8_t *tables,
                      const uint8_t *const *in, uint8_t *const *out);
@@ -55,6 +60,12 @@ int tc_ec_apply_with(const char *kernel, size_t len, int k, int rows, const uint
  * (indices into the k+m shards of the code, present in increasing order, all distinct). */
 int tc_ec_decode_rows(int k, int m, const int *present, const int *wanted, int nwanted,
                       uint8_t *rows);
+
+/* Outputs of at least `min_len` bytes (64-byte aligned) are written with non-temporal stores from
+ * now on: right for streaming work whose results are not read back soon (bulk rebuilds, ingest
+ * of data larger than the caches); wrong when the caller reads the parity next. (size_t)-1, the
+ * default, turns them off. Kernels without them ignore the setting. */
+void tc_ec_stream_stores_from(size_t min_len);
 
 /* Names of the kernel in use and of every kernel this CPU can run, comma-separated. */
 const char *tc_ec_active_kernel(void);

@@ -33,6 +33,11 @@ static const struct kernel_entry KERNELS[] = {
 #define KERNEL_COUNT (sizeof(KERNELS) / sizeof(KERNELS[0]))
 
 static _Atomic(const struct kernel_entry *) active;
+static _Atomic size_t stream_min = (size_t)-1;
+
+void tc_ec_stream_stores_from(size_t min_len) { atomic_store(&stream_min, min_len); }
+
+size_t tc_ec_stream_min(void) { return atomic_load_explicit(&stream_min, memory_order_relaxed); }
 
 static const struct kernel_entry *find(const char *name) {
     for (size_t i = 0; i < KERNEL_COUNT; i++)
@@ -78,6 +83,23 @@ int tc_ec_encode_stripe(size_t len, int k, int m, const uint8_t *tables, uint8_t
     for (int j = 0; j < k; j++) in[j] = stripe + (size_t)j * len;
     for (int r = 0; r < m; r++) out[r] = stripe + (size_t)(k + r) * len;
     tc_ec_apply(len, k, m, tables, in, out);
+    return 0;
+}
+
+int tc_ec_reconstruct_stripe(size_t len, int k, int m, const uint8_t *tables, const int *present,
+                             const int *lost, int nlost, uint8_t *stripe) {
+    if (k < 1 || m < 1 || k + m > TC_EC_MAX_SHARDS || nlost < 1 || nlost > m) return TC_EC_EINVAL;
+    const uint8_t *in[TC_EC_MAX_SHARDS];
+    uint8_t *out[TC_EC_MAX_SHARDS];
+    for (int j = 0; j < k; j++) {
+        if (present[j] < 0 || present[j] >= k + m) return TC_EC_EINVAL;
+        in[j] = stripe + (size_t)present[j] * len;
+    }
+    for (int r = 0; r < nlost; r++) {
+        if (lost[r] < 0 || lost[r] >= k + m) return TC_EC_EINVAL;
+        out[r] = stripe + (size_t)lost[r] * len;
+    }
+    tc_ec_apply(len, k, nlost, tables, in, out);
     return 0;
 }
 

@@ -22,6 +22,9 @@ void tc_ec_kernel_gfni256(size_t len, int k, int rows, const uint8_t *tables,
 void tc_ec_kernel_gfni512(size_t len, int k, int rows, const uint8_t *tables,
                           const uint8_t *const *in, uint8_t *const *out);
 
+/* Outputs at least this long use non-temporal stores (tc_ec_stream_stores_from). */
+size_t tc_ec_stream_min(void);
+
 /* Scalar product of one byte position, shared by the scalar kernel and the vector tails. */
 static inline uint8_t tc_ec_mul_table(const uint8_t *t, uint8_t x) {
     return (uint8_t)(t[x & 15] ^ t[16 + (x >> 4)]);

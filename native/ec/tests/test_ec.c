@@ -64,6 +64,11 @@ int main(void) {
     int codes[][2] = {{1, 1}, {2, 1}, {4, 2}, {8, 3}, {10, 4}, {5, 5}, {3, 7}};
     for (size_t c = 0; c < sizeof codes / sizeof codes[0]; c++)
         for (size_t l = 0; l < sizeof lengths / sizeof lengths[0]; l++) test_code(codes[c][0], codes[c][1], lengths[l]);
+    /* Again with non-temporal stores for every output of 4 KiB or more. */
+    tc_ec_stream_stores_from(4096);
+    for (size_t c = 0; c < sizeof codes / sizeof codes[0]; c++)
+        for (size_t l = 9; l < sizeof lengths / sizeof lengths[0]; l++) test_code(codes[c][0], codes[c][1], lengths[l]);
+    tc_ec_stream_stores_from((size_t)-1);
     /* Limits. */
     uint8_t scratch[16];
     CHECK(tc_ec_encode_matrix(0, 1, scratch) == TC_EC_EINVAL, "k=0");

@@ -15,13 +15,19 @@ caller's; the GIL is released while the kernels run.
 from thecloud.dataplane.ec.buffers import aligned
 from thecloud.dataplane.ec.checksum import crc32c
 from thecloud.dataplane.ec.codec import ReedSolomon
-from thecloud.dataplane.ec.kernels import active_kernel, supported_kernels, use_kernel
+from thecloud.dataplane.ec.kernels import (
+    active_kernel,
+    stream_stores,
+    supported_kernels,
+    use_kernel,
+)
 
 __all__ = [
     "ReedSolomon",
     "active_kernel",
     "aligned",
     "crc32c",
+    "stream_stores",
     "supported_kernels",
     "use_kernel",
 ]

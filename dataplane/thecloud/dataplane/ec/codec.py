@@ -12,7 +12,7 @@ from typing import Any
 
 from thecloud.core.errors import InvalidArgumentError
 from thecloud.dataplane.ec._native import ffi, lib
-from thecloud.dataplane.ec.buffers import BufferLike, aligned, pointers, view
+from thecloud.dataplane.ec.buffers import BufferLike, aligned, pointers
 
 MAX_SHARDS = 255
 
@@ -55,17 +55,33 @@ class ReedSolomon:
 
         One native call with no per-shard bookkeeping: the fast path for stripe-sized buffers.
         """
-        whole = view(stripe)
-        if whole.readonly or not whole.c_contiguous:
-            raise InvalidArgumentError("the stripe buffer must be writable and contiguous")
-        shard, remainder = divmod(whole.nbytes, self.k + self.m)
+        target = _writable(stripe, "the stripe")
+        lib.tc_ec_encode_stripe(
+            self._shard_size(target), self.k, self.m, self._parity_tables, target
+        )
+
+    def reconstruct_stripe(self, stripe: BufferLike, lost: Sequence[int]) -> None:
+        """Rebuilds the shards `lost` (at most m indices) of a contiguous stripe in place."""
+        target = _writable(stripe, "the stripe")
+        shard = self._shard_size(target)
+        wanted = tuple(sorted(set(lost)))
+        if not 1 <= len(wanted) <= self.m or not all(0 <= i < self.k + self.m for i in wanted):
+            raise InvalidArgumentError(
+                f"{self!r} rebuilds 1 to {self.m} of shards 0..{self.k + self.m - 1}; got {lost}"
+            )
+        tables, present, missing = self._stripe_decoder(wanted)
+        lib.tc_ec_reconstruct_stripe(
+            shard, self.k, self.m, tables, present, missing, len(wanted), target
+        )
+
+    def _shard_size(self, stripe: Any) -> int:
+        shard, remainder = divmod(len(stripe), self.k + self.m)
         if remainder:
             raise InvalidArgumentError(
                 f"a stripe of {self!r} holds {self.k + self.m} equal shards; "
-                f"{whole.nbytes} bytes do not divide evenly"
+                f"{len(stripe)} bytes do not divide evenly"
             )
-        target = ffi.from_buffer("uint8_t[]", stripe, require_writable=True)
-        _checked(lib.tc_ec_encode_stripe(shard, self.k, self.m, self._parity_tables, target))
+        return shard
 
     def reconstruct(
         self, shards: Sequence[BufferLike | None], out: dict[int, BufferLike] | None = None
@@ -106,6 +122,13 @@ class ReedSolomon:
         return targets
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - a code lives as long as its users
+    def _stripe_decoder(self, lost: tuple[int, ...]) -> tuple[Any, Any, Any]:
+        """Tables and index arrays rebuilding `lost` from the first k other shards, cached."""
+        present = tuple(i for i in range(self.k + self.m) if i not in lost)[: self.k]
+        tables = self._decode_tables(present, lost)
+        return tables, ffi.new("int[]", present), ffi.new("int[]", lost)
+
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - a code lives as long as its users
     def _decode_tables(self, present: tuple[int, ...], lost: tuple[int, ...]) -> Any:
         """Tables rebuilding `lost` from `present`, cached per loss pattern."""
         rows = ffi.new("uint8_t[]", len(lost) * self.k)
@@ -115,6 +138,14 @@ class ReedSolomon:
             )
         )
         return _tables(self.k, len(lost), ffi.buffer(rows)[:])
+
+
+def _writable(buffer: BufferLike, what: str) -> Any:
+    """A C view of a writable, contiguous buffer (cffi checks both), or a clear error."""
+    try:
+        return ffi.from_buffer("uint8_t[]", buffer, require_writable=True)
+    except (TypeError, BufferError, ValueError) as exc:
+        raise InvalidArgumentError(f"{what} must be a writable, contiguous buffer: {exc}") from None
 
 
 def _tables(k: int, rows: int, coefficients: bytes) -> Any:

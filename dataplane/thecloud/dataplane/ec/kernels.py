@@ -44,6 +44,23 @@ def use_kernel(kernel: str) -> Iterator[None]:
         lib.tc_ec_select_kernel(previous.encode())
 
 
+@contextmanager
+def stream_stores(min_bytes: int = 32 * 1024) -> Iterator[None]:
+    """Writes outputs of at least `min_bytes` with non-temporal stores inside the block.
+
+    For streaming work whose outputs are not read back soon (a bulk rebuild, ingesting data
+    larger than the caches): the stores skip the cache, leaving memory bandwidth to the inputs.
+    Wrong when the caller reads the parity next (it would come back from memory).
+    """
+    if min_bytes < 0:
+        raise InvalidArgumentError(f"min_bytes must not be negative, got {min_bytes}")
+    lib.tc_ec_stream_stores_from(min_bytes)
+    try:
+        yield
+    finally:
+        lib.tc_ec_stream_stores_from(ffi.cast("size_t", -1))
+
+
 def _apply_environment() -> None:
     # The C library would abort on a kernel this CPU lacks; refuse it here with a clear message.
     forced = os.environ.get("THECLOUD_EC_KERNEL")
