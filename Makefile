@@ -53,7 +53,7 @@ lint: bootstrap ## ruff, mypy, stubtest against the built modules, cargo fmt and
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	MYPYPATH=native/python:dataplane $(PY) -m mypy.stubtest --mypy-config-file pyproject.toml \
-	    thecloud._native thecloud.dataplane.metrics._hot
+	    thecloud._native thecloud.dataplane.metrics._hot thecloud.dataplane.ec._ec_cffi
 	cd native && cargo fmt --check && cargo clippy --release --all-targets -q -- -D warnings
 
 native-test: bootstrap ## Rust tests, and the C codec's tests under AddressSanitizer
