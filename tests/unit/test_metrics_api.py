@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 
 import pytest
@@ -180,6 +181,16 @@ def test_python_and_rust_threads_on_one_series_total_exactly(registry: Registry)
     for thread in threads:
         thread.join()
     assert samples(registry)[("hits_total", (("shard", "all"),))] == 4 * per_thread + 4_000_000
+
+
+def test_children_keep_their_memory_after_the_registry_is_dropped() -> None:
+    registry = Registry()
+    child = Counter("orphan", "Orphan.", ["k"], registry=registry).labels("v")
+    histogram = Histogram("orphan_seconds", "Orphan.", registry=registry)
+    del registry
+    gc.collect()
+    child.inc()  # would write unmapped memory if the mapping had gone with the registry
+    histogram.observe(0.5)
 
 
 def test_expose_negotiates_the_format(registry: Registry) -> None:

@@ -48,14 +48,20 @@ cdef extern from "_cells.h":
 @cython.final
 @cython.no_gc
 cdef class Shards:
-    """Base addresses of this process's Python shard and of the atomic shard of one registry."""
+    """Base addresses of this process's Python shard and of the atomic shard of one registry.
+
+    Holds the native registry that owns the mapping, so every metric and child (which all hold
+    their Shards) keeps the memory they write mapped, however long they outlive the Registry.
+    """
 
     cdef uint64_t *python
     cdef uint64_t *atomic
+    cdef object owner  # the native registry: owns the mapping; holds no Python references
 
-    def __cinit__(self, uintptr_t python_address, uintptr_t atomic_address):
+    def __cinit__(self, uintptr_t python_address, uintptr_t atomic_address, owner):
         self.python = <uint64_t *> python_address
         self.atomic = <uint64_t *> atomic_address
+        self.owner = owner
 
     def move_python_shard(self, uintptr_t python_address):
         """Points Python writes at another shard (a forked child claims its own)."""

@@ -36,7 +36,9 @@ class Registry:
         self.native = MetricsRegistry(
             None if path is None else Path(path), cardinality_limit=cardinality_limit, **sizes
         )
-        self.shards = Shards(self.native.python_shard_address(), self.native.atomic_shard_address())
+        self.shards = Shards(
+            self.native.python_shard_address(), self.native.atomic_shard_address(), self.native
+        )
         self.extra_collectors: list[Any] = []
         if path is not None:
             _SHARED.add(self)
