@@ -18,6 +18,7 @@ from bench.results import BenchResult
 BENCHMARKS: dict[str, str] = {
     "metrics": "bench.metrics",
     "ec": "bench.ec",
+    "volume": "bench.volume",
 }
 """Benchmark name -> module; modules are imported only when their benchmark runs."""
 
