@@ -1,7 +1,8 @@
 """Reed-Solomon encode and reconstruct: ours against ISA-L, pyeclib and zfec, in one run.
 
 One core, 1 MiB stripes (8+3: 128 KiB shards), in cache (one stripe) and streaming from a
-1 GiB pool. Throughput counts data bytes (k shards) per second of CPU time.
+1 GiB pool. Throughput counts data bytes (k shards) per second of CPU time. The volume store's
+cases (`python -m bench volume` alone) follow: the same bytes written to one plain file.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-from bench import ec_anchors
+from bench import ec_anchors, volume
 from bench.affinity import pinned_to_last_cpu
 from bench.context import RunContext
 from bench.results import BenchResult, Case, Target
@@ -253,6 +254,10 @@ def run(ctx: RunContext) -> BenchResult:
         streaming_cases(ctx, result, cpu)
         reconstruct_cases(ctx, result)
         avx2_case(ctx, result)
+    ctx.progress("volume store against a plain file")
+    volume_result = volume.run(ctx)
+    result.cases.extend(volume_result.cases)
+    result.notes.extend(volume_result.notes)
     result.notes.append(
         f"one core (CPU {cpu}), CPU time; kernel {supported_kernels()[0]}; throughput counts the "
         f"{K} data shards of a {STRIPE >> 20} MiB stripe; ratios > 1: ours faster"
