@@ -64,15 +64,9 @@ class ReedSolomon:
         """Rebuilds the shards `lost` (at most m indices) of a contiguous stripe in place."""
         target = _writable(stripe, "the stripe")
         shard = self._shard_size(target)
-        wanted = tuple(sorted(set(lost)))
-        if not 1 <= len(wanted) <= self.m or not all(0 <= i < self.k + self.m for i in wanted):
-            raise InvalidArgumentError(
-                f"{self!r} rebuilds 1 to {self.m} of shards 0..{self.k + self.m - 1}; got {lost}"
-            )
-        tables, present, missing = self._stripe_decoder(wanted)
-        lib.tc_ec_reconstruct_stripe(
-            shard, self.k, self.m, tables, present, missing, len(wanted), target
-        )
+        # Validated and cached per loss pattern: a repeated pattern costs one dict lookup.
+        tables, present, missing, count = self._stripe_decoder(tuple(lost))
+        lib.tc_ec_reconstruct_stripe(shard, self.k, self.m, tables, present, missing, count, target)
 
     def _shard_size(self, stripe: Any) -> int:
         shard, remainder = divmod(len(stripe), self.k + self.m)
@@ -122,11 +116,16 @@ class ReedSolomon:
         return targets
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - a code lives as long as its users
-    def _stripe_decoder(self, lost: tuple[int, ...]) -> tuple[Any, Any, Any]:
-        """Tables and index arrays rebuilding `lost` from the first k other shards, cached."""
-        present = tuple(i for i in range(self.k + self.m) if i not in lost)[: self.k]
-        tables = self._decode_tables(present, lost)
-        return tables, ffi.new("int[]", present), ffi.new("int[]", lost)
+    def _stripe_decoder(self, lost: tuple[int, ...]) -> tuple[Any, Any, Any, int]:
+        """Tables and index arrays rebuilding `lost` from the first k other shards."""
+        wanted = tuple(sorted(set(lost)))
+        if not 1 <= len(wanted) <= self.m or not all(0 <= i < self.k + self.m for i in wanted):
+            raise InvalidArgumentError(
+                f"{self!r} rebuilds 1 to {self.m} of shards 0..{self.k + self.m - 1}; got {lost}"
+            )
+        present = tuple(i for i in range(self.k + self.m) if i not in wanted)[: self.k]
+        tables = self._decode_tables(present, wanted)
+        return tables, ffi.new("int[]", present), ffi.new("int[]", wanted), len(wanted)
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - a code lives as long as its users
     def _decode_tables(self, present: tuple[int, ...], lost: tuple[int, ...]) -> Any:
