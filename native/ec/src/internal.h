@@ -22,6 +22,19 @@ void tc_ec_kernel_gfni256(size_t len, int k, int rows, const uint8_t *tables,
 void tc_ec_kernel_gfni512(size_t len, int k, int rows, const uint8_t *tables,
                           const uint8_t *const *in, uint8_t *const *out);
 
+/* Calls ROWS_FN(len, k, tables, in, out, R) on groups of up to four output rows, with R a
+ * compile-time constant in each call so the kernel's accumulators stay in registers. */
+#define TC_EC_FOR_ROW_GROUPS(ROWS_FN, len, k, rows, tables, in, out)                     \
+    for (int group = 0; group < (rows); group += 4) {                                   \
+        const uint8_t *group_tables = (tables) + (size_t)group * (k) * TC_EC_TABLE_BYTES; \
+        switch ((rows) - group) {                                                       \
+        case 1: ROWS_FN(len, k, group_tables, in, (out) + group, 1); break;             \
+        case 2: ROWS_FN(len, k, group_tables, in, (out) + group, 2); break;             \
+        case 3: ROWS_FN(len, k, group_tables, in, (out) + group, 3); break;             \
+        default: ROWS_FN(len, k, group_tables, in, (out) + group, 4); break;            \
+        }                                                                               \
+    }
+
 /* Outputs at least this long use non-temporal stores (tc_ec_stream_stores_from). */
 size_t tc_ec_stream_min(void);
 

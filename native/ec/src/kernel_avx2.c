@@ -41,13 +41,5 @@ static inline __attribute__((always_inline)) TARGET void rows_avx2(
 
 TARGET void tc_ec_kernel_avx2(size_t len, int k, int rows, const uint8_t *tables,
                               const uint8_t *const *in, uint8_t *const *out) {
-    for (int r = 0; r < rows; r += 4) {
-        const uint8_t *t = tables + (size_t)r * k * TC_EC_TABLE_BYTES;
-        switch (rows - r) {
-        case 1: rows_avx2(len, k, t, in, out + r, 1); break;
-        case 2: rows_avx2(len, k, t, in, out + r, 2); break;
-        case 3: rows_avx2(len, k, t, in, out + r, 3); break;
-        default: rows_avx2(len, k, t, in, out + r, 4); break;
-        }
-    }
+    TC_EC_FOR_ROW_GROUPS(rows_avx2, len, k, rows, tables, in, out);
 }
