@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,12 +13,14 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from typing_extensions import Buffer
 
-from thecloud.core.errors import StateError
+from thecloud.core.errors import InvalidArgumentError, StateError
 from thecloud.dataplane.ec import crc32c
 from thecloud.dataplane.metrics import Registry
 from thecloud.dataplane.volume import (
+    BackgroundScrubber,
     DirectoryDomain,
     RebuildProgress,
+    ScrubReport,
     ShardKey,
     StripeLostError,
     Volume,
@@ -97,6 +100,26 @@ def test_wiped_domains_are_reconstructed_then_repaired_by_scrub(
     assert report.healthy
     assert len(blob_files(disks[1])) == len(blob_files(disks[4])) == STRIPES
     assert not store.scrub().problems
+
+
+def test_background_scrubber_repairs_bitrot_without_being_asked(
+    store: VolumeStore, disks: list[Path], volume: Volume, content: bytes
+) -> None:
+    files = blob_files(disks[3])
+    key = sorted(files)[0]
+    files[key].write_bytes(b"rotten")
+    reports: list[ScrubReport] = []
+    with BackgroundScrubber(store, interval=0.05, on_report=reports.append) as scrubber:
+        deadline = time.monotonic() + 10
+        while not any(r.repaired for r in reports) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert scrubber.last_error is None
+    repaired = [p for r in reports for p in r.problems if p.repaired]
+    assert [(p.stripe, p.shard, p.kind) for p in repaired] == [(key.stripe, key.shard, "corrupt")]
+    assert files[key].read_bytes() != b"rotten"
+    assert volume.pread(SIZE, 0) == content
+    with pytest.raises(InvalidArgumentError, match="positive"):
+        BackgroundScrubber(store, interval=0)
 
 
 def test_more_lost_domains_than_parity_fails_loudly(disks: list[Path], volume: Volume) -> None:

@@ -30,7 +30,8 @@ open after an unclean shutdown, and by every scrub.
 Read path: reads take the dirty copy if there is one, else the committed record; they read only
 the data shards covering the range, verify each shard's CRC32C, and rebuild missing or corrupt
 shards from any k intact ones without the caller noticing. `scrub` checks every shard and
-rewrites bad ones; `rebuild` re-creates a wiped or replaced domain, reporting progress.
+rewrites bad ones (`BackgroundScrubber` runs it periodically); `rebuild` re-creates a wiped or
+replaced domain, reporting progress.
 """
 
 from thecloud.dataplane.volume.directory import DirectoryDomain
@@ -38,6 +39,7 @@ from thecloud.dataplane.volume.domain import Domain, ShardKey
 from thecloud.dataplane.volume.layout import StripeLayout
 from thecloud.dataplane.volume.rebuild import RebuildProgress, RebuildReport
 from thecloud.dataplane.volume.scrub import ScrubReport, ShardProblem
+from thecloud.dataplane.volume.scrubber import BackgroundScrubber
 from thecloud.dataplane.volume.shards import StripeLostError
 from thecloud.dataplane.volume.store import (
     DEFAULT_WRITE_BACK,
@@ -50,6 +52,7 @@ from thecloud.dataplane.volume.volume import Volume
 
 __all__ = [
     "DEFAULT_WRITE_BACK",
+    "BackgroundScrubber",
     "MAX_VOLUME_SIZE",
     "DirectoryDomain",
     "Domain",
