@@ -1,0 +1,111 @@
+"""Named records in the state store, unique by name within a scope, kept by one helper.
+
+Each record lives at `iam/<kind>/<scope...>/<id>` and its name at
+`iam/names/<kind>/<scope...>/<name>` (value: the id). Both are written in one transaction with
+`expect_version=0`, so two concurrent creates of the same name cannot both succeed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Generic, Protocol, TypeVar
+
+from thecloud.control.iam.records import decode_record, encode_record
+from thecloud.core.errors import ConflictError
+from thecloud.core.state import Delete, Put, StateStore, Txn
+from thecloud.core.state.model import validate_limit
+
+__all__ = ["NamedRecord", "RecordTable"]
+
+
+class NamedRecord(Protocol):
+    """What the table needs of a record: an id and a name."""
+
+    @property
+    def id(self) -> str:
+        """The record's id."""
+        ...
+
+    @property
+    def name(self) -> str:
+        """The record's name, unique within its scope."""
+        ...
+
+
+R = TypeVar("R", bound=NamedRecord)
+
+
+class RecordTable(Generic[R]):
+    """Stores records of one kind, unique by name within a scope (a tenant, or global)."""
+
+    def __init__(self, store: StateStore, kind: str, factory: Callable[..., R]) -> None:
+        self._store = store
+        self._kind = kind
+        self._factory = factory
+
+    def record_prefix(self, scope: Sequence[str]) -> str:
+        """Return the key prefix under which the records of `scope` live."""
+        return "/".join(["iam", self._kind, *scope, ""])
+
+    def _name_key(self, scope: Sequence[str], name: str) -> str:
+        return "/".join(["iam", "names", self._kind, *scope, name])
+
+    async def insert(self, scope: Sequence[str], record: R) -> R:
+        """Store a new record; ConflictError if its name is taken in `scope`."""
+        txn = Txn(
+            (
+                Put(self.record_prefix(scope) + record.id, encode_record(record), expect_version=0),
+                Put(self._name_key(scope, record.name), record.id.encode(), expect_version=0),
+            )
+        )
+        try:
+            await self._store.commit(txn)
+        except ConflictError:
+            raise ConflictError(f"a {self._kind} named {record.name!r} already exists") from None
+        return record
+
+    async def get(self, scope: Sequence[str], record_id: str) -> R | None:
+        """Return the record `record_id` of `scope`, or None."""
+        entry = await self._store.get(self.record_prefix(scope) + record_id)
+        return None if entry is None else decode_record(entry.value, self._factory)
+
+    async def get_by_name(self, scope: Sequence[str], name: str) -> R | None:
+        """Return the record called `name` in `scope`, or None."""
+        entry = await self._store.get(self._name_key(scope, name))
+        return None if entry is None else await self.get(scope, entry.value.decode())
+
+    async def list(
+        self, scope: Sequence[str], *, limit: int, start_after: str | None = None
+    ) -> tuple[list[R], str | None]:
+        """Return up to `limit` records of `scope` in id order, and the id to continue after."""
+        validate_limit(limit)
+        prefix = self.record_prefix(scope)
+        page = await self._store.list(
+            prefix, limit=limit, start_after=None if start_after is None else prefix + start_after
+        )
+        records = [decode_record(entry.value, self._factory) for entry in page.entries]
+        # Hand out ids, not store keys, so callers never depend on the key layout.
+        return records, None if page.next_key is None else records[-1].id
+
+    async def has_any(self, scope: Sequence[str]) -> bool:
+        """Return whether `scope` holds at least one record."""
+        page = await self._store.list(self.record_prefix(scope), limit=1)
+        return bool(page.entries)
+
+    async def remove(self, scope: Sequence[str], record_id: str) -> bool:
+        """Delete the record `record_id` and its name; return whether it existed."""
+        key = self.record_prefix(scope) + record_id
+        entry = await self._store.get(key)
+        if entry is None:
+            return False
+        record = decode_record(entry.value, self._factory)
+        # The version check makes a concurrent change to the record fail this delete cleanly.
+        await self._store.commit(
+            Txn(
+                (
+                    Delete(key, expect_version=entry.version),
+                    Delete(self._name_key(scope, record.name)),
+                )
+            )
+        )
+        return True
