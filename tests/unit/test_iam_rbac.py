@@ -95,6 +95,9 @@ async def test_reader_reads_but_cannot_mutate(world: World) -> None:
         assert await world.allowed(reader, Action.LIST, kind)
         for action in MUTATIONS:
             assert not await world.allowed(reader, action, kind, owner_id=reader.id)
+    # Secret values are credentials: a reader may list which exist, not read them.
+    assert await world.allowed(reader, Action.LIST, "secret")
+    assert not await world.allowed(reader, Action.READ, "secret")
 
 
 async def test_member_manages_resources_and_only_its_own_keys(world: World) -> None:

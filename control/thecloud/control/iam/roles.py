@@ -2,9 +2,10 @@
 
 A permission is an (action, resource type) pair. The resource type `*` stands for every service
 resource type (load balancers, volumes, instances...) but deliberately not for the IAM types in
-`IAM_RESOURCE_TYPES`: keys, roles, bindings, accounts and the audit log give power over other
-principals, so a role reaches them only by naming them. A permission marked `own_only` applies only
-to resources the principal itself owns (its own API keys, say).
+`IAM_RESOURCE_TYPES`: keys, roles, bindings, accounts, the audit log and secrets give power over
+other principals (or are credentials themselves), so a role reaches them only by naming them. A
+permission marked `own_only` applies only to resources the principal itself owns (its own API
+keys, say).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ __all__ = [
 ANY_RESOURCE: Final = "*"
 #: Resource types `*` does not cover.
 IAM_RESOURCE_TYPES: Final = frozenset(
-    {"key", "role", "role-binding", "user", "service-account", "project", "audit"}
+    {"key", "role", "role-binding", "user", "service-account", "project", "audit", "secret"}
 )
 _RESOURCE_TYPE_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,31}")
 
@@ -129,9 +130,14 @@ MEMBER: Final = Role(
     ),
     builtin=True,
 )
-#: Reads and lists everything, changes nothing.
+#: Reads and lists everything, changes nothing; sees which secrets exist but not their values.
 READER: Final = Role(
-    "reader", frozenset(_grant(_READ_ONLY, ANY_RESOURCE, *IAM_RESOURCE_TYPES)), builtin=True
+    "reader",
+    frozenset(
+        _grant(_READ_ONLY, ANY_RESOURCE, *(IAM_RESOURCE_TYPES - {"secret"}))
+        | _grant((Action.LIST,), "secret")
+    ),
+    builtin=True,
 )
 #: The built-in roles by name; custom roles may not reuse these names.
 BUILTIN_ROLES: Final = {role.name: role for role in (ADMIN, MEMBER, READER)}
