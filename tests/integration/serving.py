@@ -27,7 +27,8 @@ def free_port() -> int:
         return port
 
 
-def _environment(extra: Mapping[str, str]) -> dict[str, str]:
+def environment(extra: Mapping[str, str]) -> dict[str, str]:
+    """The environment for a `thecloud` child process: this source tree, no THECLOUD_ vars."""
     # Settings must come from the flags alone, whatever the developer's shell exports.
     env = {key: value for key, value in os.environ.items() if not key.startswith("THECLOUD_")}
     # Works from the source tree too; harmless beside an editable install of the same folders.
@@ -83,7 +84,7 @@ def running_server(
     # A file, not a pipe: nobody reads the child's output while it runs, and a full pipe blocks it.
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            command, cwd=workdir, env=_environment(env or {}), stdout=sink, stderr=subprocess.STDOUT
+            command, cwd=workdir, env=environment(env or {}), stdout=sink, stderr=subprocess.STDOUT
         )
     server = RunningServer(process, f"http://127.0.0.1:{port}", log)
     try:

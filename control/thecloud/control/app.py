@@ -2,7 +2,8 @@
 
 Routes: `GET /healthz` (liveness), `GET /version` (which build, which installation, since when) and
 `GET /metrics` (the metric registry, rendered by the data plane). `HEAD` is accepted wherever `GET`
-is. Errors are RFC 9457 problem documents (`application/problem+json`).
+is. Everything under `/v1/` goes to the mounted API (`ApiMount`), if there is one. Errors are RFC
+9457 problem documents (`application/problem+json`).
 
 No web framework: three fixed routes do not need one, and keeping the request path free of
 framework layers keeps the per-request Python work as small as the data plane rules ask.
@@ -15,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from thecloud.core.clock import utc_now
 from thecloud.core.config import Settings
@@ -24,6 +25,7 @@ from thecloud.core.identity import ServerIdentity
 from thecloud.core.version import version
 
 __all__ = [
+    "ApiMount",
     "ControlApp",
     "Message",
     "Receive",
@@ -42,6 +44,7 @@ Send = Callable[[Message], Awaitable[None]]
 #: Renders the metric registry: takes the request's Accept header, returns (body, content type).
 RegistryExpose = Callable[[str | None], tuple[bytes, str]]
 
+_API_PREFIX: Final = "/v1/"
 _JSON: Final = "application/json"
 _PROBLEM_JSON: Final = "application/problem+json"
 _READ_METHODS: Final = frozenset({"GET", "HEAD"})
@@ -58,6 +61,22 @@ class Response:
     body: bytes
     content_type: str
     headers: tuple[tuple[bytes, bytes], ...] = ()
+
+
+class ApiMount(Protocol):
+    """An API served under `/v1/`, started and stopped with the server's lifespan."""
+
+    async def startup(self) -> None:
+        """Get ready to answer; raising makes the server's startup fail."""
+        ...
+
+    async def shutdown(self) -> None:
+        """Release what startup acquired."""
+        ...
+
+    async def handle(self, scope: Scope, receive: Receive) -> Response:
+        """Answer one HTTP request under `/v1/`, reading its body from `receive`."""
+        ...
 
 
 def _json_response(document: Mapping[str, object], status: int = 200) -> Response:
@@ -93,6 +112,7 @@ class ControlApp:
         identity: ServerIdentity,
         registry_expose: RegistryExpose,
         server_version: str,
+        api: ApiMount | None = None,
     ) -> None:
         self.settings: Final = settings
         """The settings the server was started with."""
@@ -102,6 +122,7 @@ class ControlApp:
         """When this application object, hence this server process, started."""
         self._registry_expose = registry_expose
         self._version = server_version
+        self._api = api
         self._routes: Mapping[str, Callable[[Scope], Response]] = {
             "/healthz": self._healthz,
             "/version": self._version_info,
@@ -116,7 +137,11 @@ class ControlApp:
         if scope["type"] != "http":
             # ASGI asks applications to raise on scope types they do not implement.
             raise InvalidArgumentError(f"unsupported ASGI scope type {scope['type']!r}")
-        response = self.respond(scope)
+        path: str = scope["path"]
+        if self._api is not None and (path.startswith(_API_PREFIX) or path == _API_PREFIX[:-1]):
+            response = await self._api.handle(scope, receive)
+        else:
+            response = self.respond(scope)
         headers = [
             (b"content-type", response.content_type.encode("latin-1")),
             (b"content-length", str(len(response.body)).encode("ascii")),
@@ -164,22 +189,37 @@ class ControlApp:
         return Response(HTTPStatus.OK.value, body, content_type)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
-        # Nothing to start or stop yet; answering keeps uvicorn's `lifespan="on"` satisfied.
+        # The mounted API (if any) starts and stops with the server.
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                try:
+                    if self._api is not None:
+                        await self._api.startup()
+                except (TheCloudError, OSError) as error:
+                    # Reported through the lifespan protocol: uvicorn then exits non-zero.
+                    _log.error("the API failed to start: %s", error)
+                    await send({"type": "lifespan.startup.failed", "message": str(error)})
+                    return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self._api is not None:
+                    await self._api.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
 
 def create_app(
-    settings: Settings, identity: ServerIdentity, registry_expose: RegistryExpose
+    settings: Settings,
+    identity: ServerIdentity,
+    registry_expose: RegistryExpose,
+    api: ApiMount | None = None,
 ) -> ControlApp:
     """Build the control plane's ASGI application for the installation `identity` names.
+
+    `api`, if given, answers every request under `/v1/`.
 
     Raises StateError if the `thecloud` distribution is not installed, since /version could not
     answer truthfully.
     """
-    return ControlApp(settings, identity, registry_expose, version())
+    return ControlApp(settings, identity, registry_expose, version(), api)

@@ -1,4 +1,4 @@
-"""The `thecloud` command line: `thecloud serve` runs the control plane, `thecloud version`.
+"""The `thecloud` command line: `serve` runs the control plane, `admin bootstrap`, `version`.
 
 Exit codes: 0 on success (including a server stopped by SIGINT or SIGTERM), 2 for invalid
 configuration or usage, 1 for other failures The Cloud reports on purpose. Those failures print a
@@ -7,6 +7,7 @@ one-line message on stderr, not a traceback: they describe the user's setup, not
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,6 +53,7 @@ _PORT = typer.Option(help="TCP port to listen on (default: 8470).", show_default
 _STATE_DIR = typer.Option(
     help="Directory of the server's state (default: .thecloud).", show_default=False
 )
+_TENANT = typer.Option(help="Name of the first tenant.")
 _CONFIG = typer.Option(
     help="TOML settings file (default: $THECLOUD_CONFIG, else <state-dir>/config.toml).",
     show_default=False,
@@ -72,6 +74,34 @@ def serve(
         from thecloud.control.server import serve as run_server
 
         run_server(settings)
+
+
+admin = typer.Typer(help="Administration of the state directory.", no_args_is_help=True)
+app.add_typer(admin, name="admin")
+
+
+@admin.command()
+def bootstrap(
+    state_dir: Annotated[Path | None, _STATE_DIR] = None,
+    tenant: Annotated[str, _TENANT] = "default",
+    config: Annotated[Path | None, _CONFIG] = None,
+) -> None:
+    """Create the first tenant and its admin service account; print the admin API key once.
+
+    Run it before `thecloud serve` (or while the server is stopped). Refuses if the tenant exists.
+    """
+    with _reported_errors():
+        settings = load_settings(config, state_dir=state_dir)
+        # Imported on use, like serve's dependencies.
+        from thecloud.control.bootstrap import bootstrap as run_bootstrap
+
+        made = asyncio.run(run_bootstrap(settings.state_dir, tenant))
+        typer.echo(
+            f"tenant {made.tenant_id}, admin service account {made.service_account_id}", err=True
+        )
+        typer.echo("the API key below is shown once; store it now", err=True)
+        # stdout carries the token alone, so `TOKEN=$(thecloud admin bootstrap)` works.
+        typer.echo(made.token)
 
 
 @app.command()

@@ -124,7 +124,11 @@ def serve(settings: Settings) -> None:
         )
         server_info.labels(identity.server_id, version()).set(1)
         expose = functools.partial(metrics.expose, registry=registry)
-        app = create_app(settings, identity, registry_expose=expose)
+        # Imported here for the same reason as the metrics: only serving needs the API stack.
+        from thecloud.control.api import StoreBackedApi
+
+        api = StoreBackedApi(settings.state_dir)
+        app = create_app(settings, identity, registry_expose=expose, api=api)
         config = uvicorn.Config(
             app,
             host=settings.host,

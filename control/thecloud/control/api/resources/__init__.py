@@ -1,0 +1,20 @@
+"""The `/v1` resource groups, one module each, and the full route table."""
+
+from __future__ import annotations
+
+from thecloud.control.api.resources import audit, directory, keys, role_bindings, roles, secrets
+from thecloud.control.api.router import Route
+
+__all__ = ["all_routes"]
+
+
+def all_routes() -> list[Route]:
+    """Return every `/v1` route."""
+    return [
+        *directory.ROUTES,
+        *keys.ROUTES,
+        *roles.ROUTES,
+        *role_bindings.ROUTES,
+        *audit.ROUTES,
+        *secrets.ROUTES,
+    ]
