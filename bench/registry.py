@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, str] = {
     "metrics": "bench.metrics",
     "ec": "bench.ec",
     "volume": "bench.volume",
+    "control": "bench.control",
 }
 """Benchmark name -> module; modules are imported only when their benchmark runs."""
 
