@@ -77,6 +77,14 @@ async def test_concurrent_appends_do_not_fork_the_chain(log: AuditLog) -> None:
     assert await log.verify() is None
 
 
+async def test_a_burst_of_appends_all_lands(log: AuditLog) -> None:
+    # 300 requests auditing at once (as a busy API server does) must all be recorded, not give
+    # up on a moving head.
+    await asyncio.gather(*(_fill(log, 1) for _ in range(300)))
+    assert (await log.head()).sequence == 300
+    assert await log.verify() is None
+
+
 async def test_an_edited_entry_is_detected(store: LmdbStateStore, log: AuditLog) -> None:
     await _fill(log, 6)
     key = f"audit/entries/{4:020d}"

@@ -4,7 +4,9 @@ Layout: `audit/entries/<sequence, 20 digits>` holds each entry (zero-padded so k
 sequence order); `audit/head` holds the last sequence and hash. An append writes the new entry
 and the head in one transaction, expecting the head's current version, so two concurrent appends
 cannot both extend the same entry: one commits, the other retries on the new head. The chain
-therefore never forks.
+therefore never forks. Appends from one process also queue on a lock, so they never race each
+other (under load they otherwise retried until they gave up); the version check remains for
+other processes sharing the store.
 
 `verify` catches edits, deletions and truncation by anyone who cannot also rewrite every later
 entry and the head; export `head()` somewhere else now and then to catch even that.
@@ -12,6 +14,7 @@ entry and the head; export `head()` somewhere else now and then to catch even th
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Callable
@@ -73,6 +76,7 @@ class AuditLog:
     def __init__(self, store: StateStore, clock: Callable[[], str] = utc_now) -> None:
         self._store = store
         self._clock = clock
+        self._appending = asyncio.Lock()
 
     async def _read_head(self) -> tuple[AuditHead, int]:
         entry = await self._store.get(_HEAD)
@@ -115,6 +119,12 @@ class AuditLog:
             result = AuditResult(result)
         except ValueError:
             raise InvalidArgumentError(f"audit result must be one of {list(AuditResult)}") from None
+        async with self._appending:
+            return await self._append(fields, tenant_id, result)
+
+    async def _append(
+        self, fields: dict[str, str], tenant_id: str | None, result: AuditResult
+    ) -> AuditEntry:
         for _ in range(_MAX_APPEND_ATTEMPTS):
             head, head_version = await self._read_head()
             unsigned = AuditEntry(
