@@ -31,6 +31,7 @@ from thecloud.core.errors import ConflictError, NotFoundError, StateError
 from thecloud.core.ids import new_id, parse_id
 from thecloud.core.state import Put, StateStore, Txn
 from thecloud.core.state.model import validate_limit
+from thecloud.core.state.scoped import list_scoped
 
 __all__ = ["ApiKey", "ApiKeyService", "IssuedApiKey"]
 
@@ -213,9 +214,7 @@ class ApiKeyService:
         tenant_id = parse_id(tenant_id, TENANT_ID_PREFIX)
         validate_limit(limit)
         prefix = f"{_INDEX}{tenant_id}/"
-        page = await self._store.list(
-            prefix, limit=limit, start_after=None if start_after is None else prefix + start_after
-        )
+        page = await list_scoped(self._store, prefix, limit=limit, start_after=start_after)
         keys: list[ApiKey] = []
         for index_entry in page.entries:
             key_id = index_entry.key.removeprefix(prefix)

@@ -14,6 +14,7 @@ from thecloud.control.iam.records import decode_record, encode_record
 from thecloud.core.errors import ConflictError
 from thecloud.core.state import Delete, Put, StateStore, Txn
 from thecloud.core.state.model import validate_limit
+from thecloud.core.state.scoped import list_scoped
 
 __all__ = ["NamedRecord", "RecordTable"]
 
@@ -80,9 +81,7 @@ class RecordTable(Generic[R]):
         """Return up to `limit` records of `scope` in id order, and the id to continue after."""
         validate_limit(limit)
         prefix = self.record_prefix(scope)
-        page = await self._store.list(
-            prefix, limit=limit, start_after=None if start_after is None else prefix + start_after
-        )
+        page = await list_scoped(self._store, prefix, limit=limit, start_after=start_after)
         records = [decode_record(entry.value, self._factory) for entry in page.entries]
         # Hand out ids, not store keys, so callers never depend on the key layout.
         return records, None if page.next_key is None else records[-1].id

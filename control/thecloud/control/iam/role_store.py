@@ -26,6 +26,7 @@ from thecloud.control.iam.roles import BUILTIN_ROLES, Permission, Role
 from thecloud.core.errors import ConflictError, InvalidArgumentError, NotFoundError, StateError
 from thecloud.core.ids import new_id, parse_id
 from thecloud.core.state import MAX_PAGE_LIMIT, StateStore
+from thecloud.core.state.scoped import list_scoped
 
 __all__ = ["BINDING_ID_PREFIX", "RoleBinding", "RoleBindingRepository", "RoleRepository"]
 
@@ -106,9 +107,7 @@ class RoleRepository:
     ) -> tuple[list[Role], str | None]:
         """Return a page of the tenant's custom roles by name, and the name to continue after."""
         prefix = f"{_ROLES}{parse_id(tenant_id, TENANT_ID_PREFIX)}/"
-        page = await self._store.list(
-            prefix, limit=limit, start_after=None if start_after is None else prefix + start_after
-        )
+        page = await list_scoped(self._store, prefix, limit=limit, start_after=start_after)
         roles = [_decode_role(entry.value) for entry in page.entries]
         return roles, None if page.next_key is None else roles[-1].name
 

@@ -30,6 +30,7 @@ from thecloud.core.clock import utc_now
 from thecloud.core.errors import InvalidArgumentError, NotFoundError, StateError
 from thecloud.core.ids import parse_id
 from thecloud.core.state import Put, StateStore, Txn
+from thecloud.core.state.scoped import list_scoped
 
 __all__ = ["MAX_SECRET_BYTES", "SecretMetadata", "SecretStore", "SecretValue"]
 
@@ -173,9 +174,7 @@ class SecretStore:
     ) -> tuple[list[SecretMetadata], str | None]:
         """Return a page of the tenant's secrets (metadata only) and the name to continue after."""
         prefix = f"{_META}{parse_id(tenant_id, TENANT_ID_PREFIX)}/"
-        page = await self._store.list(
-            prefix, limit=limit, start_after=None if start_after is None else prefix + start_after
-        )
+        page = await list_scoped(self._store, prefix, limit=limit, start_after=start_after)
         found = [_decode_metadata(entry.value) for entry in page.entries]
         return found, None if page.next_key is None else found[-1].name
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator
-from types import TracebackType
 from typing import Any, Self
 
 from thecloud.core.errors import ConflictError, InvalidArgumentError, StateError
@@ -45,6 +44,7 @@ from thecloud.core.state.model import (
     validate_prefix,
 )
 from thecloud.core.state.schema import SCHEMA_VERSION, check_schema_version, parse_schema_version
+from thecloud.core.state.scoped import ClosingOnExit
 
 __all__ = ["EtcdStateStore"]
 
@@ -56,7 +56,7 @@ _Events = list[Event]
 _Json = list[JsonObject]
 
 
-class EtcdStateStore:
+class EtcdStateStore(ClosingOnExit):
     """StateStore on an etcd cluster; open with `await EtcdStateStore.open(endpoint)`."""
 
     def __init__(self, gateway: EtcdGateway, endpoint: str, namespace: str) -> None:
@@ -104,19 +104,6 @@ class EtcdStateStore:
         kvs = answer["responses"][0]["response_range"].get("kvs", [])
         stored = parse_schema_version(unb64(kvs[0].get("value")), self._where) if kvs else None
         check_schema_version(stored, code_version, self._where)
-
-    async def __aenter__(self) -> Self:
-        """Return the store itself, for `async with`."""
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Close the store."""
-        await self.close()
 
     async def close(self) -> None:
         """End every watch and close the connections."""

@@ -25,7 +25,6 @@ from collections.abc import AsyncGenerator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Final, Self, cast
 
 import lmdb
@@ -61,6 +60,7 @@ from thecloud.core.state.model import (
     validate_prefix,
 )
 from thecloud.core.state.schema import SCHEMA_VERSION, check_schema_version, parse_schema_version
+from thecloud.core.state.scoped import ClosingOnExit
 
 __all__ = ["LmdbStateStore"]
 
@@ -101,7 +101,7 @@ def _entry(record: Record) -> Entry:
     return Entry(record.key.decode("utf-8"), record.value, record.version, record.mod_revision)
 
 
-class LmdbStateStore:
+class LmdbStateStore(ClosingOnExit):
     """StateStore on an LMDB environment in one directory; open with `await LmdbStateStore.open`."""
 
     def __init__(self, env: lmdb.Environment, path: Path, executor: ThreadPoolExecutor) -> None:
@@ -156,19 +156,6 @@ class LmdbStateStore:
             keep = check_schema_version(stored, code_version, str(self._path))
             if stored is None:
                 txn.put(_SCHEMA_KEY, str(keep).encode("ascii"))
-
-    async def __aenter__(self) -> Self:
-        """Return the store itself, for `async with`."""
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Close the store."""
-        await self.close()
 
     async def close(self) -> None:
         """Finish queued writes, end watches, and close the environment."""
