@@ -2,6 +2,7 @@
 //! configures them and reads results.
 
 mod errors;
+mod lb;
 mod metrics;
 
 use pyo3::prelude::*;
@@ -10,5 +11,6 @@ use pyo3::prelude::*;
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     module.add_class::<metrics::MetricsRegistry>()?;
+    module.add_class::<lb::LoadBalancer>()?;
     Ok(())
 }

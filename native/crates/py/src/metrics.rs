@@ -199,6 +199,13 @@ fn bytes_without_gil<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, P
     Ok(object.cast_into::<PyBytes>()?)
 }
 
+impl MetricsRegistry {
+    /// The registry itself, for engines that report into it (the load balancer).
+    pub(crate) fn registry(&self) -> Arc<Registry> {
+        Arc::clone(&self.inner)
+    }
+}
+
 impl Drop for MetricsRegistry {
     fn drop(&mut self) {
         self.inner
