@@ -1,0 +1,179 @@
+"""Hostile input on raw sockets: the right status, the connection closed, nothing forwarded."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+
+import pytest
+from lb_support import (
+    Backend,
+    Proxy,
+    RawResponse,
+    backends,
+    closed_by_peer,
+    config,
+    raw_connection,
+    running,
+)
+
+pytestmark = pytest.mark.integration
+
+SMUGGLING = {
+    "content-length and transfer-encoding": (
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n"
+    ),
+    "two different content-lengths": (
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"
+    ),
+    "obs-fold": b"GET / HTTP/1.1\r\nHost: a\r\nX-Folded: one\r\n two\r\n\r\n",
+    "bare LF": b"GET / HTTP/1.1\nHost: a\nX-A: b\n\n",
+    "NUL in a header value": b"GET / HTTP/1.1\r\nHost: a\r\nX-A: a\x00b\r\n\r\n",
+    "CR in a header value": b"GET / HTTP/1.1\r\nHost: a\r\nX-A: a\rb\r\n\r\n",
+    "space before the colon": b"GET / HTTP/1.1\r\nHost: a\r\nX-A : b\r\n\r\n",
+    "absolute-form with userinfo": (
+        b"GET http://user@a.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n"
+    ),
+    "absolute-form naming another host than Host": (
+        b"GET http://other.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n"
+    ),
+    "absolute-form not http": b"GET ftp://a.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n",
+    "origin-form without a slash": b"GET a.example/x HTTP/1.1\r\nHost: a.example\r\n\r\n",
+    "two hosts": b"GET / HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n",
+    "no host": b"GET / HTTP/1.1\r\nX-A: b\r\n\r\n",
+    "transfer-encoding not chunked last": (
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n"
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def proxied() -> Iterator[tuple[Proxy, Backend]]:
+    with backends(1) as (backend,):
+        document = config(
+            [backend],
+            timeouts={
+                "connect_ms": 2000,
+                "request_headers_ms": 1000,
+                "idle_ms": 5000,
+                "total_ms": 0,
+            },
+            limits={"max_connections": 1000, "max_header_bytes": 4096, "max_headers": 20},
+        )
+        with running(document) as proxy:
+            yield proxy, backend
+
+
+@pytest.mark.parametrize("raw", SMUGGLING.values(), ids=list(SMUGGLING))
+def test_malformed_request_gets_400_closed_and_never_forwarded(
+    proxied: tuple[Proxy, Backend], raw: bytes
+) -> None:
+    proxy, backend = proxied
+    before = len(backend.received)
+    with raw_connection(proxy.port) as (sock, rfile):
+        sock.sendall(raw)
+        assert RawResponse.read(rfile).status == 400
+        assert closed_by_peer(sock, rfile)
+    assert len(backend.received) == before
+
+
+def test_invalid_chunk_size_gets_400_closed_and_no_complete_request_upstream(
+    proxied: tuple[Proxy, Backend],
+) -> None:
+    proxy, backend = proxied
+    before = len(backend.completed)
+    with raw_connection(proxy.port) as (sock, rfile):
+        sock.sendall(
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"zz\r\nhello\r\n0\r\n\r\n"
+        )
+        assert RawResponse.read(rfile).status == 400
+        assert closed_by_peer(sock, rfile)
+    assert len(backend.completed) == before
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("X-Big", "v" * 8000)],
+        [(f"X-Many-{i}", "v") for i in range(40)],
+    ],
+    ids=["one huge header", "too many headers"],
+)
+def test_oversized_header_section_gets_431(
+    proxied: tuple[Proxy, Backend], headers: list[tuple[str, str]]
+) -> None:
+    proxy, backend = proxied
+    before = len(backend.received)
+    lines = "".join(f"{k}: {v}\r\n" for k, v in headers)
+    with raw_connection(proxy.port) as (sock, rfile):
+        sock.sendall(f"GET / HTTP/1.1\r\nHost: a\r\n{lines}\r\n".encode())
+        assert RawResponse.read(rfile).status == 431
+        assert closed_by_peer(sock, rfile)
+    assert len(backend.received) == before
+
+
+def test_slowloris_is_cut_by_the_request_header_timeout(proxied: tuple[Proxy, Backend]) -> None:
+    proxy, _ = proxied
+    payload = b"GET / HTTP/1.1\r\nHost: a\r\nX-Slow: " + b"s" * 100
+    cut_after = None
+    with raw_connection(proxy.port) as (sock, _rfile):
+        sock.settimeout(0.2)  # the wait for an answer is also the pause between bytes
+        began = time.monotonic()
+        for byte in payload:
+            try:
+                sock.sendall(bytes([byte]))
+                sock.recv(65536)  # a 408 or EOF: either way the proxy gave up on us
+            except TimeoutError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            cut_after = time.monotonic() - began
+            break
+    assert cut_after is not None, "the proxy waited for a byte every 200 ms for 20 s"
+    assert 0.8 <= cut_after <= 2.5, cut_after
+
+
+def test_rate_limit_answers_429_past_the_burst() -> None:
+    with backends(1) as (backend,):
+        limits = {
+            "max_connections": 1000,
+            "max_header_bytes": 16384,
+            "max_headers": 100,
+            "rate_limit": {"requests_per_second": 2.0, "burst": 5},
+        }
+        with running(config([backend], limits=limits)) as proxy:
+            statuses = [proxy.get("/").status for _ in range(12)]
+        assert statuses[:5] == [200] * 5
+        assert statuses.count(429) >= 6, statuses
+        assert len(backend.received) == statuses.count(200)
+
+
+def test_connection_limit_answers_503_to_the_connection_over_it() -> None:
+    with backends(1) as (backend,):
+        limits = {"max_connections": 2, "max_header_bytes": 16384, "max_headers": 100}
+        with running(config([backend], limits=limits)) as proxy:
+            with ExitStack() as stack:
+                for _ in range(2):
+                    sock, rfile = stack.enter_context(raw_connection(proxy.port))
+                    sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+                    assert RawResponse.read(rfile).status == 200
+                with raw_connection(proxy.port) as (sock, rfile):
+                    sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+                    assert RawResponse.read(rfile).status == 503
+                    assert closed_by_peer(sock, rfile)
+            # Once the held connections close, new ones are served again.
+            assert proxy.get("/").status == 200
+
+
+def test_absolute_form_matching_the_host_is_forwarded_in_origin_form(
+    proxied: tuple[Proxy, Backend],
+) -> None:
+    proxy, backend = proxied
+    with raw_connection(proxy.port) as (sock, rfile):
+        sock.sendall(b"GET http://a.example/x?y=1 HTTP/1.1\r\nHost: a.example\r\n\r\n")
+        assert RawResponse.read(rfile).status == 200
+    seen = backend.received[-1]
+    assert (seen.target, seen.header("host")) == ("/x?y=1", "a.example")
