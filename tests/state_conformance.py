@@ -26,6 +26,7 @@ from thecloud.core.state import (
     CompactionPolicy,
     Compactor,
     Delete,
+    Entry,
     Event,
     EventKind,
     Put,
@@ -36,6 +37,7 @@ from thecloud.core.state import (
 __all__ = [
     "StoreOpener",
     "anyio_backend",
+    "test_apply_returns_each_steps_result",
     "test_bad_keys_and_values_are_refused_and_change_nothing",
     "test_compacted_revisions_cannot_be_watched",
     "test_compactor_keeps_the_configured_history",
@@ -180,6 +182,34 @@ async def test_txn_applies_all_steps_or_none(open_store: StoreOpener) -> None:
         assert await store.get("t/a") == a
         assert await store.get("t/b") == b
         assert await store.revision() == revision
+
+
+async def test_apply_returns_each_steps_result(open_store: StoreOpener) -> None:
+    async with open_store() as store:
+        await store.put("ap/a", b"a1")
+        await store.put("ap/gone", b"x")
+        applied = await store.apply(
+            Txn(
+                (
+                    Put("ap/a", b"a2", expect_version=1),
+                    Put("ap/b", b"b1"),
+                    Delete("ap/gone"),
+                    Delete("ap/never"),
+                    Check("ap/absent", expect_version=0),
+                )
+            )
+        )
+        assert applied.revision == await store.revision()
+        a, b, deleted, missing, checked = applied.results
+        assert isinstance(a, Entry) and isinstance(b, Entry)
+        assert (a.key, a.value, a.version, a.mod_revision) == ("ap/a", b"a2", 2, applied.revision)
+        assert (b.key, b.version) == ("ap/b", 1)
+        assert (deleted, missing, checked) == (True, False, None)
+        assert await store.get("ap/a") == a
+        with pytest.raises(ConflictError):
+            await store.apply(Txn((Put("ap/c", b"c"), Check("ap/a", expect_version=1))))
+        assert await store.get("ap/c") is None
+        assert await store.revision() == applied.revision
 
 
 async def test_txn_with_no_or_duplicate_steps_is_refused(open_store: StoreOpener) -> None:

@@ -30,6 +30,7 @@ from thecloud.core.state.etcd_gateway import (
     unb64,
 )
 from thecloud.core.state.model import (
+    Applied,
     Check,
     CompactedError,
     Delete,
@@ -139,6 +140,11 @@ class EtcdStateStore(ClosingOnExit):
         """Apply every step of `txn` or none; return the store revision after it."""
         revision, _ = await self._commit(txn)
         return revision
+
+    async def apply(self, txn: Txn) -> Applied:
+        """Apply every step of `txn` or none; return the revision and each step's result."""
+        revision, results = await self._commit(txn)
+        return Applied(revision, tuple(results))
 
     async def list(self, prefix: str, *, limit: int, start_after: str | None = None) -> Page:
         """Return up to `limit` entries under `prefix` after `start_after`, in key order."""

@@ -47,6 +47,7 @@ from thecloud.core.state.lmdb_keyspace import (
     scan_records,
 )
 from thecloud.core.state.model import (
+    Applied,
     CompactedError,
     Delete,
     Entry,
@@ -187,6 +188,11 @@ class LmdbStateStore(ClosingOnExit):
     async def commit(self, txn: Txn) -> int:
         """Apply every step of `txn` or none; return the store revision after it."""
         return (await self._submit(txn)).revision
+
+    async def apply(self, txn: Txn) -> Applied:
+        """Apply every step of `txn` or none; return the revision and each step's result."""
+        outcome = await self._submit(txn)
+        return Applied(outcome.revision, outcome.results)
 
     async def list(self, prefix: str, *, limit: int, start_after: str | None = None) -> Page:
         """Return up to `limit` entries under `prefix` after `start_after`, in key order."""

@@ -18,6 +18,7 @@ __all__ = [
     "MAX_PAGE_LIMIT",
     "MAX_VALUE_BYTES",
     "CompactedError",
+    "Applied",
     "Check",
     "Delete",
     "Entry",
@@ -115,6 +116,17 @@ class Check:
 
 
 Operation = Put | Delete | Check
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What a committed transaction did: its revision and one result per step, in order.
+
+    A Put's result is the new Entry, a Delete's whether the key existed, a Check's None.
+    """
+
+    revision: int
+    results: tuple[Entry | bool | None, ...]
 
 
 @dataclass(frozen=True, slots=True)

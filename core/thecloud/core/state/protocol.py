@@ -20,7 +20,7 @@ from collections.abc import AsyncGenerator
 from types import TracebackType
 from typing import Protocol, Self
 
-from thecloud.core.state.model import Entry, Event, Page, Txn
+from thecloud.core.state.model import Applied, Entry, Event, Page, Txn
 
 __all__ = ["StateStore"]
 
@@ -46,6 +46,10 @@ class StateStore(Protocol):
 
     async def commit(self, txn: Txn) -> int:
         """Apply every step of `txn` or none (ConflictError); return the revision after it."""
+        ...
+
+    async def apply(self, txn: Txn) -> Applied:
+        """Like `commit`, but also return each step's result (new entries, deleted flags)."""
         ...
 
     def watch(
