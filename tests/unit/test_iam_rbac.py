@@ -85,7 +85,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         bindings = RoleBindingRepository(store, directory, roles)
         a = await directory.tenants.create("a")
         b = await directory.tenants.create("b")
-        yield World(directory, roles, bindings, Authorizer(roles, bindings), a.id, b.id)
+        yield World(directory, roles, bindings, Authorizer(roles, bindings, directory), a.id, b.id)
 
 
 async def test_reader_reads_but_cannot_mutate(world: World) -> None:

@@ -1,7 +1,8 @@
 """The control plane's HTTP front: a raw ASGI 3 application with the operational routes.
 
-Routes: `GET /healthz` (liveness), `GET /version` (which build, which installation, since when) and
-`GET /metrics` (the metric registry, rendered by the data plane). `HEAD` is accepted wherever `GET`
+Routes: `GET /healthz` (liveness), `GET /version` (which build, which installation, since when),
+`GET /metrics` (the metric registry, rendered by the data plane), and the mounted API's fixed
+documents (`GET /openapi.json`, `GET /docs`), all unauthenticated. `HEAD` is accepted wherever `GET`
 is. Everything under `/v1/` goes to the mounted API (`ApiMount`), if there is one. Errors are RFC
 9457 problem documents (`application/problem+json`).
 
@@ -11,6 +12,7 @@ framework layers keeps the per-request Python work as small as the data plane ru
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
@@ -78,23 +80,42 @@ class ApiMount(Protocol):
         """Answer one HTTP request under `/v1/`, reading its body from `receive`."""
         ...
 
+    def documents(self) -> Mapping[str, Response]:
+        """Fixed, unauthenticated documents by path (the OpenAPI document, its docs page)."""
+        ...
+
 
 def _json_response(document: Mapping[str, object], status: int = 200) -> Response:
     return Response(status, json.dumps(document, separators=(",", ":")).encode(), _JSON)
 
 
 def problem(
-    status: HTTPStatus, detail: str, headers: tuple[tuple[bytes, bytes], ...] = ()
+    status: HTTPStatus,
+    detail: str,
+    headers: tuple[tuple[bytes, bytes], ...] = (),
+    *,
+    kind: str = "about:blank",
+    members: Mapping[str, object] | None = None,
 ) -> Response:
-    """Build an RFC 9457 problem response; `about:blank` means the status code says it all."""
-    document = {
-        "type": "about:blank",
+    """Build an RFC 9457 problem response.
+
+    `kind` is the problem type (`about:blank`: the status code says it all); `members` are
+    extension members a client can act on (the quota that was exceeded, say).
+    """
+    document: dict[str, object] = {
+        "type": kind,
         "title": status.phrase,
         "status": status.value,
         "detail": detail,
     }
+    if members:
+        document |= members
     body = json.dumps(document, separators=(",", ":")).encode()
     return Response(status.value, body, _PROBLEM_JSON, headers)
+
+
+def _fixed(response: Response, scope: Scope) -> Response:
+    return response
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -123,11 +144,14 @@ class ControlApp:
         self._registry_expose = registry_expose
         self._version = server_version
         self._api = api
-        self._routes: Mapping[str, Callable[[Scope], Response]] = {
+        self._routes: dict[str, Callable[[Scope], Response]] = {
             "/healthz": self._healthz,
             "/version": self._version_info,
             "/metrics": self._metrics,
         }
+        if api is not None:
+            for path, document in api.documents().items():
+                self._routes[path] = functools.partial(_fixed, document)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection scope: an HTTP request or the lifespan of the server."""

@@ -1,27 +1,29 @@
-"""Creating the first tenant and its admin: a service account with the admin role and a key.
+"""Creating a tenant and its admin (a service account with the admin role and a key) offline.
+
+The first tenant bootstrapped becomes the system tenant: its admins create further tenants (over
+the API) and set every tenant's quotas.
 
 Run by `thecloud admin bootstrap` against the state directory directly, not over HTTP: before it
-runs nobody holds a key to ask the API with. Run it before `thecloud serve` starts (or while the
-server is stopped): LMDB would let both processes open the store, but the server caches nothing
-it would need to learn about, and keeping the first step offline keeps it simple to reason about.
+runs nobody holds a key to ask the API with. It may run while `thecloud serve` (or a `Cloud`)
+has the same state directory open: LMDB serialises writers across processes, and the server
+follows IAM changes in the store (the IAM generation watch), so it accepts the new key at once.
+The tenant, account, binding, key and audit entry land in one commit (iam/tenant_setup.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
 
 from thecloud.control.api.services import STORE_DIR, build_iam_services, load_keys
-from thecloud.control.iam import ADMIN, AuditResult, PrincipalKind
+from thecloud.control.iam.audited_store import AuditScope
+from thecloud.control.iam.directory import new_tenant_id
+from thecloud.control.iam.tenant_setup import ADMIN_ACCOUNT
 from thecloud.core.errors import ConflictError, NotFoundError
 from thecloud.core.ids import new_id
 from thecloud.core.state import LmdbStateStore
 
 __all__ = ["ADMIN_ACCOUNT", "Bootstrapped", "bootstrap"]
-
-#: Name of the service account bootstrap creates.
-ADMIN_ACCOUNT: Final = "admin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,18 +50,23 @@ async def bootstrap(state_dir: Path, tenant_name: str) -> Bootstrapped:
             pass
         else:
             raise ConflictError(f"tenant {tenant_name!r} exists already; bootstrap runs once")
-        tenant = await iam.directory.tenants.create(tenant_name)
-        account = await iam.directory.service_accounts.create(tenant.id, ADMIN_ACCOUNT)
-        await iam.bindings.grant(tenant.id, PrincipalKind.SERVICE_ACCOUNT, account.id, ADMIN.name)
-        issued = await iam.keys.create(
-            tenant.id, PrincipalKind.SERVICE_ACCOUNT, account.id, "bootstrap"
-        )
-        await iam.audit.append(
-            principal_id=account.id,
+        tenant_id = new_tenant_id()
+        admin_id = iam.directory.service_accounts.new_id()
+        # The new admin is the actor: nobody else exists to act for yet.
+        scope = AuditScope(
+            principal_id=admin_id,
             action="tenant.bootstrap",
-            resource=f"tenants/{tenant.id}",
-            result=AuditResult.SUCCESS,
+            resource=lambda: f"tenants/{tenant_id}",
             request_id=new_id("req"),
-            tenant_id=tenant.id,
+            tenant=lambda: tenant_id,
         )
-    return Bootstrapped(tenant.id, account.id, issued.key.id, issued.token)
+        with scope.active():
+            made = await iam.tenant_setup.create(
+                tenant_name,
+                key_name="bootstrap",
+                tenant_id=tenant_id,
+                admin_id=admin_id,
+                # The first tenant bootstrapped administers the installation.
+                system=await iam.directory.tenants.system_tenant_id() is None,
+            )
+    return Bootstrapped(made.tenant.id, made.admin.id, made.key.key.id, made.key.token)

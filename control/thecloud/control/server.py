@@ -126,8 +126,11 @@ def serve(settings: Settings) -> None:
         expose = functools.partial(metrics.expose, registry=registry)
         # Imported here for the same reason as the metrics: only serving needs the API stack.
         from thecloud.control.api import StoreBackedApi
+        from thecloud.control.lb.metrics import LoadBalancerCollector
 
         api = StoreBackedApi(settings.state_dir)
+        # The load balancers' counters join every scrape, read from the engines as it happens.
+        registry.include_collectors(LoadBalancerCollector(api.load_balancer_stats))
         app = create_app(settings, identity, registry_expose=expose, api=api)
         config = uvicorn.Config(
             app,

@@ -11,7 +11,12 @@ from http import HTTPStatus
 from typing import Final
 
 from thecloud.control.app import Response, problem
-from thecloud.control.iam import AuthenticationError, PermissionDeniedError
+from thecloud.control.iam import (
+    AuthenticationError,
+    PermissionDeniedError,
+    PreconditionFailedError,
+    QuotaExceededError,
+)
 from thecloud.core.errors import (
     CapacityError,
     ConflictError,
@@ -20,13 +25,16 @@ from thecloud.core.errors import (
     TheCloudError,
 )
 
-__all__ = ["WWW_AUTHENTICATE", "ApiError", "problem_for"]
+__all__ = ["QUOTA_EXCEEDED", "WWW_AUTHENTICATE", "ApiError", "problem_for"]
 
 #: Sent with every 401, as RFC 9110 section 11.6.1 asks.
 WWW_AUTHENTICATE: Final = (b"www-authenticate", b'Bearer realm="thecloud"')
 # Checked in order; InvalidArgumentError last, since more specific errors may derive from it.
+#: Problem type of a create refused by a tenant quota.
+QUOTA_EXCEEDED: Final = "urn:thecloud:problem:quota-exceeded"
 _STATUS_OF: Final[tuple[tuple[type[TheCloudError], HTTPStatus], ...]] = (
     (PermissionDeniedError, HTTPStatus.FORBIDDEN),
+    (PreconditionFailedError, HTTPStatus.PRECONDITION_FAILED),
     (NotFoundError, HTTPStatus.NOT_FOUND),
     (ConflictError, HTTPStatus.CONFLICT),
     (CapacityError, HTTPStatus.TOO_MANY_REQUESTS),
@@ -56,6 +64,14 @@ def problem_for(error: TheCloudError | ApiError) -> Response | None:
         return problem(error.status, error.detail, error.headers)
     if isinstance(error, AuthenticationError):
         return problem(HTTPStatus.UNAUTHORIZED, _UNAUTHENTICATED, (WWW_AUTHENTICATE,))
+    if isinstance(error, QuotaExceededError):
+        members = {
+            "quota": error.quota,
+            "limit": error.limit,
+            "in_use": error.in_use,
+            "requested": error.requested,
+        }
+        return problem(HTTPStatus.FORBIDDEN, str(error), kind=QUOTA_EXCEEDED, members=members)
     for kind, status in _STATUS_OF:
         if isinstance(error, kind):
             return problem(status, str(error))

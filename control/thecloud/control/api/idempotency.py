@@ -101,7 +101,12 @@ class IdempotencyStore:
                 HTTPStatus.UNPROCESSABLE_ENTITY,
                 "this Idempotency-Key was already used for a different request",
             )
-        return Response(stored["status"], base64.b64decode(stored["body"]), stored["type"])
+        # Headers such as Location (of an operation) and ETag belong to the answer too.
+        headers = tuple(
+            (name.encode("latin-1"), value.encode("latin-1"))
+            for name, value in stored.get("headers", [])
+        )
+        return Response(stored["status"], base64.b64decode(stored["body"]), stored["type"], headers)
 
     async def remember(
         self, tenant_id: str, principal_id: str, key: str, request: Request, response: Response
@@ -114,6 +119,10 @@ class IdempotencyStore:
                 "fingerprint": _fingerprint(request),
                 "status": response.status,
                 "type": response.content_type,
+                "headers": [
+                    [name.decode("latin-1"), value.decode("latin-1")]
+                    for name, value in response.headers
+                ],
                 "body": base64.b64encode(response.body).decode(),
             }
         ).encode()

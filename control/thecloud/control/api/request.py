@@ -75,8 +75,8 @@ def _query(scope: Scope) -> dict[str, str]:
     return query
 
 
-async def _body(scope: Scope, receive: Receive) -> bytes:
-    declared = _headers(scope).get("content-length")
+async def _body(headers: dict[str, str], receive: Receive) -> bytes:
+    declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, _too_large())
     chunks: list[bytes] = []
@@ -100,11 +100,12 @@ def _too_large() -> str:
 
 async def read_request(scope: Scope, receive: Receive, request_id: str) -> Request:
     """Parse `scope` and read the body; ApiError (400, 413) if either is unacceptable."""
+    headers = _headers(scope)
     return Request(
         method=scope["method"],
         path=scope["path"],
         query=_query(scope),
-        headers=_headers(scope),
-        body=await _body(scope, receive),
+        headers=headers,
+        body=await _body(headers, receive),
         request_id=request_id,
     )

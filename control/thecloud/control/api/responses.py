@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
@@ -10,23 +11,58 @@ from typing import Any, Final
 
 from thecloud.control.app import Response
 
-__all__ = ["JSON", "json_response", "listing", "record"]
+__all__ = ["JSON", "etag", "json_response", "listing", "record", "versioned"]
 
 #: Content type of every success body.
 JSON: Final = "application/json"
 
 
-def json_response(document: Mapping[str, Any], status: HTTPStatus = HTTPStatus.OK) -> Response:
+def json_response(
+    document: Mapping[str, Any],
+    status: HTTPStatus = HTTPStatus.OK,
+    headers: tuple[tuple[bytes, bytes], ...] = (),
+) -> Response:
     """Return `document` as a compact JSON response."""
-    return Response(status.value, json.dumps(document, separators=(",", ":")).encode(), JSON)
+    body = json.dumps(document, separators=(",", ":")).encode()
+    return Response(status.value, body, JSON, headers)
+
+
+def etag(version: int) -> tuple[bytes, bytes]:
+    """Return the ETag header of a resource at `version` (a strong validator)."""
+    return (b"etag", b'"%d"' % version)
+
+
+def versioned(
+    document: Mapping[str, Any], version: int, status: HTTPStatus = HTTPStatus.OK
+) -> Response:
+    """Return a resource with its `version` in the body and as the ETag."""
+    return json_response({**document, "version": version}, status, (etag(version),))
+
+
+_PLAIN: Final = frozenset({str, int, bool, float, type(None)})
+
+
+@functools.cache
+def _field_names(kind: type) -> tuple[str, ...]:
+    return tuple(item.name for item in dataclasses.fields(kind))
 
 
 def record(value: object) -> dict[str, Any]:
-    """Return a record dataclass as a JSON object (enums become their values)."""
+    """Return a record dataclass as a JSON object (str enums serialise as their values).
+
+    Shallow where it can be: `dataclasses.asdict` deep-copies every field, which costs more than
+    the rest of a GET; only nested dataclasses are converted in turn.
+    """
     if not dataclasses.is_dataclass(value) or isinstance(value, type):
         raise TypeError(f"expected a record dataclass instance, not {type(value).__name__}")
-    fields: dict[str, Any] = dataclasses.asdict(value)
-    return fields
+    document: dict[str, Any] = {}
+    for name in _field_names(type(value)):
+        item = getattr(value, name)
+        # Records hold plain values; a nested record (a class with dataclass fields) recurses.
+        if type(item) not in _PLAIN and hasattr(type(item), "__dataclass_fields__"):
+            item = record(item)
+        document[name] = item
+    return document
 
 
 def listing(items: Sequence[Mapping[str, Any]], next_page_token: str | None) -> Response:

@@ -1,8 +1,10 @@
-"""The IAM services the API works with, built over one state store and the server's key files."""
+"""The services the API works with (IAM, quotas, operations, load balancers), built over one
+state store and the server's key files."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -18,6 +20,12 @@ from thecloud.control.iam import (
     ServerKey,
     load_or_create_server_key,
 )
+from thecloud.control.iam.audited_store import AuditedStore
+from thecloud.control.iam.auth_cache import IamGeneration
+from thecloud.control.iam.quotas import QuotaService
+from thecloud.control.iam.tenant_setup import TenantSetup
+from thecloud.control.lb import ConfigParser, LoadBalancerService, native_config_parser
+from thecloud.control.operations import OperationStore
 from thecloud.core.state import StateStore
 
 __all__ = [
@@ -44,6 +52,9 @@ MASTER_KEY_FILE: Final = "master.key"
 class IamServices:
     """Every IAM service over one store; the keys stay out of reprs."""
 
+    #: The store repositories write through (auditing the current request's change).
+    audited: StateStore
+    #: The raw store; repositories write through an AuditedStore over it.
     store: StateStore
     directory: Directory
     keys: ApiKeyService
@@ -52,6 +63,13 @@ class IamServices:
     authorizer: Authorizer
     audit: AuditLog
     secrets: SecretStore
+    #: Creates tenants with their admin account and key, in one audited commit.
+    tenant_setup: TenantSetup
+    #: Moves on every IAM change; caches of keys and decisions follow it.
+    generation: IamGeneration
+    quotas: QuotaService
+    operations: OperationStore
+    load_balancers: LoadBalancerService
     server_key: ServerKey
     master_key: ServerKey
 
@@ -68,21 +86,43 @@ def load_keys(state_dir: Path) -> tuple[ServerKey, ServerKey]:
 
 
 def build_iam_services(
-    store: StateStore, server_key: ServerKey, master_key: ServerKey
+    store: StateStore,
+    server_key: ServerKey,
+    master_key: ServerKey,
+    *,
+    lb_config_parser: Callable[[], ConfigParser] = native_config_parser,
 ) -> IamServices:
-    """Wire the IAM services over `store` with the given keys."""
-    directory = Directory(store)
-    roles = RoleRepository(store)
-    bindings = RoleBindingRepository(store, directory, roles)
+    """Wire the IAM and resource services over `store` with the given keys.
+
+    `lb_config_parser` returns the load balancer configuration validator (the data plane's by
+    default; tests may pass another).
+    """
+    audit = AuditLog(store)
+    # Repositories write through the audited view: a request's change and its audit entry
+    # commit together (see audited_store).
+    generation = IamGeneration()
+    audited = AuditedStore(store, audit, generation)
+    quotas = QuotaService(audited)
+    operations = OperationStore(audited)
+    directory = Directory(audited)
+    roles = RoleRepository(audited)
+    bindings = RoleBindingRepository(audited, directory, roles)
+    keys = ApiKeyService(audited, directory, server_key, generation=generation)
     return IamServices(
+        audited=audited,
         store=store,
         directory=directory,
-        keys=ApiKeyService(store, directory, server_key),
+        keys=keys,
         roles=roles,
         bindings=bindings,
-        authorizer=Authorizer(roles, bindings),
-        audit=AuditLog(store),
-        secrets=SecretStore(store, master_key),
+        authorizer=Authorizer(roles, bindings, directory, generation=generation),
+        audit=audit,
+        secrets=SecretStore(audited, master_key),
+        tenant_setup=TenantSetup(audited, directory, bindings, keys),
+        generation=generation,
+        quotas=quotas,
+        operations=operations,
+        load_balancers=LoadBalancerService(audited, quotas, operations, lb_config_parser),
         server_key=server_key,
         master_key=master_key,
     )

@@ -7,19 +7,21 @@ Order per request, each step refusing with a problem document:
 4. tenant scope: a path naming another tenant is 404, so nobody learns what exists elsewhere;
 5. replay a stored response for a repeated `Idempotency-Key` (POST only; 422 on a new body);
 6. the handler, which authorizes (403) before it acts.
-Every POST, PUT and DELETE that got past authentication is audited with its outcome, denied
-ones included. Unauthenticated requests are not: they have no principal, and logging them would
-let anyone grow the log.
+Every POST, PUT, PATCH and DELETE that got past authentication is audited with its outcome,
+denied ones included; a successful change and its audit entry are one commit. Unauthenticated
+requests are not: they have no principal, and logging them would let anyone grow the log.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Final
 
 from thecloud.control.api.auth import authenticate
 from thecloud.control.api.call import Call
+from thecloud.control.api.documents import api_documents
 from thecloud.control.api.errors import ApiError, problem_for
 from thecloud.control.api.idempotency import IdempotencyStore
 from thecloud.control.api.pagination import PageTokens
@@ -28,13 +30,14 @@ from thecloud.control.api.resources import all_routes
 from thecloud.control.api.router import Match, Router
 from thecloud.control.api.services import IamServices
 from thecloud.control.app import Receive, Response, Scope, problem
-from thecloud.control.iam import AuditResult, PermissionDeniedError, Principal
+from thecloud.control.iam import AuditResult, PermissionDeniedError
 from thecloud.control.iam.audit_chain import MAX_FIELD_LENGTH
+from thecloud.control.iam.audited_store import AuditScope
 from thecloud.core.errors import TheCloudError
 
 __all__ = ["V1Api"]
 
-_MUTATIONS: Final = frozenset({"POST", "PUT", "DELETE"})
+_MUTATIONS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 _log = logging.getLogger(__name__)
 
@@ -69,9 +72,14 @@ class V1Api:
         self._pages = PageTokens(services.server_key)
         self._idempotency = IdempotencyStore(services.store, services.master_key)
         self._router = Router(all_routes())
+        self._documents = api_documents(self._router.routes)
 
     def __repr__(self) -> str:
         return "V1Api(<redacted>)"
+
+    def documents(self) -> Mapping[str, Response]:
+        """The OpenAPI document and its HTML rendering, by path."""
+        return self._documents
 
     async def startup(self) -> None:
         """Nothing to start: the services were built open."""
@@ -101,57 +109,56 @@ class V1Api:
         call = Call(
             request=request,
             principal=principal,
-            tenant_id=match.params["tenant"],
+            # Routes outside a tenant (operations, the tenant list) act in the caller's own.
+            tenant_id=match.params.get("tenant", principal.tenant_id),
             params=match.params,
             services=self._services,
             pages=self._pages,
             audit_resource=request.path.removeprefix("/v1/"),
+            audit_tenant_id=principal.tenant_id,
         )
         if request.method not in _MUTATIONS:
-            self._check_tenant(call)
+            self._check_tenant(call, match)
             return await match.route.handler(call)
+        audit_scope = AuditScope(
+            principal_id=principal.id,
+            action=match.route.audit_action,
+            resource=lambda: _printable(call.audit_resource),
+            request_id=request.request_id,
+            # The caller's own tenant unless the handler says otherwise (see Call.audit_tenant_id).
+            tenant=lambda: call.audit_tenant_id,
+        )
         response: Response | None = None
         failure: BaseException | None = None
         try:
-            response = await self._mutate(call, match)
+            with audit_scope.active():
+                response = await self._mutate(call, match)
             return response
         except (ApiError, TheCloudError) as error:
             failure = error
             raise
         finally:
-            await self._audit(call, match, principal, _result(failure, response))
+            # A successful change was audited in its own commit; this records the rest.
+            await audit_scope.finish(self._services.audit, _result(failure, response))
 
     @staticmethod
-    def _check_tenant(call: Call) -> None:
-        if call.tenant_id != call.principal.tenant_id:
+    def _check_tenant(call: Call, match: Match) -> None:
+        if not match.route.any_tenant and call.tenant_id != call.principal.tenant_id:
             raise ApiError(HTTPStatus.NOT_FOUND, f"there is no resource at {call.request.path}")
 
     async def _mutate(self, call: Call, match: Match) -> Response:
-        self._check_tenant(call)
+        self._check_tenant(call, match)
         key = IdempotencyStore.key_of(call.request) if call.request.method == "POST" else None
+        # Scoped to the caller's own tenant: a system admin's key must not collide elsewhere.
+        tenant_id = call.principal.tenant_id
         if key is not None:
-            stored = await self._idempotency.replay(
-                call.tenant_id, call.principal.id, key, call.request
-            )
+            stored = await self._idempotency.replay(tenant_id, call.principal.id, key, call.request)
             if stored is not None:
                 return stored
         response = await match.route.handler(call)
         # Only successes are kept: a client fixing a rejected request may reuse its key.
         if key is not None and response.status < 300:
             await self._idempotency.remember(
-                call.tenant_id, call.principal.id, key, call.request, response
+                tenant_id, call.principal.id, key, call.request, response
             )
         return response
-
-    async def _audit(
-        self, call: Call, match: Match, principal: Principal, result: AuditResult
-    ) -> None:
-        await self._services.audit.append(
-            principal_id=principal.id,
-            action=match.route.audit_action,
-            resource=_printable(call.audit_resource),
-            result=result,
-            request_id=call.request.request_id,
-            # The caller's own tenant: a probe of another tenant belongs in the prober's log.
-            tenant_id=principal.tenant_id,
-        )

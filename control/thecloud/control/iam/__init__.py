@@ -17,7 +17,12 @@ from thecloud.control.iam.directory import (
     TenantRepository,
     UserRepository,
 )
-from thecloud.control.iam.errors import AuthenticationError, PermissionDeniedError
+from thecloud.control.iam.errors import (
+    AuthenticationError,
+    PermissionDeniedError,
+    PreconditionFailedError,
+    QuotaExceededError,
+)
 from thecloud.control.iam.records import (
     Principal,
     PrincipalKind,
@@ -62,6 +67,8 @@ __all__ = [
     "Directory",
     "IssuedApiKey",
     "PermissionDeniedError",
+    "PreconditionFailedError",
+    "QuotaExceededError",
     "Principal",
     "PrincipalKind",
     "Project",

@@ -3,8 +3,9 @@
 A key's secret is shown once, inside the token `create` or `rotate` returns. The store keeps
 HMAC-SHA256(server key, key id || 0 || secret), so a copy of the state store alone cannot be
 used to log in, and binding the key id into the digest stops a digest from being moved between
-keys. `authenticate` reads the key on every call, so a revocation or rotation takes effect on the
-very next request.
+keys. A revocation or rotation takes effect on the very next request: without a cache
+`authenticate` reads the key every time, and with one (see auth_cache) every IAM write
+invalidates what it holds.
 
 Layout: `iam/api-keys/<key id>` holds the key and its digest; `iam/api-key-index/<tenant>/<key
 id>` (empty) lists a tenant's keys. Both are written in one transaction.
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Final
 
+from thecloud.control.iam.auth_cache import DecisionCache, IamGeneration
 from thecloud.control.iam.directory import DEFAULT_PAGE, Directory
 from thecloud.control.iam.errors import AuthenticationError
 from thecloud.control.iam.names import validate_name
@@ -33,7 +35,7 @@ from thecloud.core.state import Put, StateStore, Txn
 from thecloud.core.state.model import validate_limit
 from thecloud.core.state.scoped import list_scoped
 
-__all__ = ["ApiKey", "ApiKeyService", "IssuedApiKey"]
+__all__ = ["ApiKey", "ApiKeyService", "IssuedApiKey", "new_key_id"]
 
 _KEYS: Final = "iam/api-keys/"
 _INDEX: Final = "iam/api-key-index/"
@@ -84,6 +86,11 @@ class _StoredKey:
         return cls(key, digest, version)
 
 
+def new_key_id() -> str:
+    """Return a fresh API key id."""
+    return new_id(KEY_ID_PREFIX)
+
+
 class ApiKeyService:
     """Issues and checks the API keys of users and service accounts."""
 
@@ -93,11 +100,20 @@ class ApiKeyService:
         directory: Directory,
         server_key: ServerKey,
         clock: Callable[[], str] = utc_now,
+        *,
+        generation: IamGeneration | None = None,
     ) -> None:
+        """`generation`, if given, enables caching verified keys (see auth_cache); whoever
+        writes IAM state must then bump it."""
         self._store = store
         self._directory = directory
         self._server_key = server_key
         self._clock = clock
+        # Exact token -> principal. Keyed by the whole token (compared by equality, never by a
+        # hash alone), so only the very string that was verified can hit; held in memory only.
+        self._verified: DecisionCache[Principal] | None = (
+            None if generation is None else DecisionCache(generation)
+        )
         # Compared against when the key id is unknown, so that path does the same work.
         self._decoy = secrets.token_bytes(hashlib.sha256().digest_size)
 
@@ -109,32 +125,53 @@ class ApiKeyService:
         return hmac.new(self._server_key.material, message, hashlib.sha256).digest()
 
     async def create(
-        self, tenant_id: str, principal_kind: PrincipalKind, principal_id: str, name: str
+        self,
+        tenant_id: str,
+        principal_kind: PrincipalKind,
+        principal_id: str,
+        name: str,
+        *,
+        key_id: str | None = None,
     ) -> IssuedApiKey:
-        """Issue a key for the account; NotFoundError if the account is not in the tenant."""
+        """Issue a key for the account; NotFoundError if the account is not in the tenant.
+
+        `key_id` (from `new_key_id`) names the key in advance; by default a fresh id is used.
+        """
         tenant_id = parse_id(tenant_id, TENANT_ID_PREFIX)
         validate_name(name, "API key")
         if not await self._directory.principal_exists(tenant_id, principal_kind, principal_id):
             raise NotFoundError(f"{principal_kind} {principal_id!r} does not exist in this tenant")
+        issued, steps = self.prepare(tenant_id, principal_kind, principal_id, name, key_id=key_id)
+        await self._store.commit(Txn(steps))
+        return issued
+
+    def prepare(
+        self,
+        tenant_id: str,
+        principal_kind: PrincipalKind,
+        principal_id: str,
+        name: str,
+        *,
+        key_id: str | None = None,
+    ) -> tuple[IssuedApiKey, tuple[Put, ...]]:
+        """Return a new key and the steps storing it, without checking the account: for an
+        account created in the same transaction."""
+        tenant_id = parse_id(tenant_id, TENANT_ID_PREFIX)
         key = ApiKey(
-            id=new_id(KEY_ID_PREFIX),
+            id=new_key_id() if key_id is None else parse_id(key_id, KEY_ID_PREFIX),
             tenant_id=tenant_id,
             principal_kind=principal_kind,
             principal_id=principal_id,
-            name=name,
+            name=validate_name(name, "API key"),
             created_at=self._clock(),
         )
         secret = new_secret()
         stored = _StoredKey(key, self._digest(key.id, secret), 0)
-        await self._store.commit(
-            Txn(
-                (
-                    Put(_KEYS + key.id, stored.encode(), expect_version=0),
-                    Put(f"{_INDEX}{tenant_id}/{key.id}", b"", expect_version=0),
-                )
-            )
+        steps = (
+            Put(_KEYS + key.id, stored.encode(), expect_version=0),
+            Put(f"{_INDEX}{tenant_id}/{key.id}", b"", expect_version=0),
         )
-        return IssuedApiKey(key, format_token(key.id, secret))
+        return IssuedApiKey(key, format_token(key.id, secret)), steps
 
     async def authenticate(self, token: str) -> Principal:
         """Return who `token` belongs to, or raise the one generic AuthenticationError.
@@ -142,13 +179,18 @@ class ApiKeyService:
         Unknown, revoked and wrong-secret keys all cost one store read and one constant-time
         comparison, so neither the error nor the timing tells which it was.
         """
+        cached = None if self._verified is None else self._verified.get(token)
+        if cached is not None:
+            return cached
+        started = 0 if self._verified is None else self._verified.start()
         parsed = parse_token(token)
         if parsed is None:
             raise AuthenticationError
+        presented = self._digest(parsed.key_id, parsed.secret)
         entry = await self._store.get(_KEYS + parsed.key_id)
         stored = None if entry is None else _StoredKey.decode(entry.value, entry.version)
         expected = self._decoy if stored is None else stored.digest
-        matches = hmac.compare_digest(expected, self._digest(parsed.key_id, parsed.secret))
+        matches = hmac.compare_digest(expected, presented)
         if not matches or stored is None or stored.key.revoked_at is not None:
             raise AuthenticationError
         key = stored.key
@@ -157,7 +199,10 @@ class ApiKeyService:
             key.tenant_id, key.principal_kind, key.principal_id
         ):
             raise AuthenticationError
-        return Principal(key.tenant_id, key.principal_kind, key.principal_id, key.id)
+        principal = Principal(key.tenant_id, key.principal_kind, key.principal_id, key.id)
+        if self._verified is not None:
+            self._verified.put(token, started, principal)
+        return principal
 
     async def _load(self, tenant_id: str, key_id: str) -> _StoredKey:
         tenant_id = parse_id(tenant_id, TENANT_ID_PREFIX)

@@ -4,9 +4,12 @@ Layout: `audit/entries/<sequence, 20 digits>` holds each entry (zero-padded so k
 sequence order); `audit/head` holds the last sequence and hash. An append writes the new entry
 and the head in one transaction, expecting the head's current version, so two concurrent appends
 cannot both extend the same entry: one commits, the other retries on the new head. The chain
-therefore never forks. Appends from one process also queue on a lock, so they never race each
-other (under load they otherwise retried until they gave up); the version check remains for
-other processes sharing the store.
+therefore never forks. `append_with` adds the entry to a caller's transaction, so a mutation and
+its audit entry are one commit: a crash can lose neither without the other. Appends from one
+process choose their links one at a time (a lock) from the head the previous one will leave, and
+commit outside the lock, in order, so the store's group commit batches them; if one fails, the
+ones queued behind it fail their head check and retry. The version check also covers other
+processes sharing the store.
 
 `verify` catches edits, deletions and truncation by anyone who cannot also rewrite every later
 entry and the head; export `head()` somewhere else now and then to catch even that.
@@ -32,7 +35,7 @@ from thecloud.control.iam.audit_chain import (
 )
 from thecloud.core.clock import utc_now
 from thecloud.core.errors import ConflictError, InvalidArgumentError, StateError
-from thecloud.core.state import Put, StateStore, Txn
+from thecloud.core.state import Applied, Operation, Put, StateStore, Txn
 from thecloud.core.state.model import validate_limit
 
 __all__ = ["AuditHead", "AuditLog", "AuditPage"]
@@ -77,6 +80,9 @@ class AuditLog:
         self._store = store
         self._clock = clock
         self._appending = asyncio.Lock()
+        # The head the next append links to, as of the last append this process queued (None:
+        # read it from the store). Lets appends queue behind each other before they commit.
+        self._next: tuple[AuditHead, int] | None = None
 
     async def _read_head(self) -> tuple[AuditHead, int]:
         entry = await self._store.get(_HEAD)
@@ -107,6 +113,34 @@ class AuditLog:
         Never pass secrets in any field: the log is meant to be read. ConflictError only if the
         head kept moving for every one of many attempts.
         """
+        entry, _ = await self.append_with(
+            None,
+            principal_id=principal_id,
+            action=action,
+            resource=resource,
+            result=result,
+            request_id=request_id,
+            tenant_id=tenant_id,
+        )
+        return entry
+
+    async def append_with(
+        self,
+        txn: Txn | None,
+        *,
+        principal_id: str,
+        action: str,
+        resource: str,
+        result: AuditResult,
+        request_id: str,
+        tenant_id: str | None = None,
+    ) -> tuple[AuditEntry, Applied | None]:
+        """Commit `txn` (if any) and its audit entry as one transaction: both land or neither.
+
+        Returns the entry and what `txn` did (its results first, as `txn` listed its steps).
+        ConflictError if a version condition of `txn` fails: then nothing is written, the
+        entry included, and the caller decides whether to audit the failure.
+        """
         fields = {
             "principal_id": validate_text(principal_id, "principal"),
             "action": validate_text(action, "action"),
@@ -119,14 +153,53 @@ class AuditLog:
             result = AuditResult(result)
         except ValueError:
             raise InvalidArgumentError(f"audit result must be one of {list(AuditResult)}") from None
-        async with self._appending:
-            return await self._append(fields, tenant_id, result)
+        return await self._append(txn, fields, tenant_id, result)
 
     async def _append(
-        self, fields: dict[str, str], tenant_id: str | None, result: AuditResult
-    ) -> AuditEntry:
+        self,
+        txn: Txn | None,
+        fields: dict[str, str],
+        tenant_id: str | None,
+        result: AuditResult,
+    ) -> tuple[AuditEntry, Applied | None]:
+        ops = () if txn is None else txn.ops
         for _ in range(_MAX_APPEND_ATTEMPTS):
-            head, head_version = await self._read_head()
+            entry, expected_head, pending = await self._queue(ops, fields, tenant_id, result)
+            try:
+                applied = await pending
+            except ConflictError:
+                async with self._appending:
+                    # What this process queued after this append expected it to land: start
+                    # again from the stored head.
+                    self._next = None
+                    stored_head = (await self._read_head())[1]
+                # A head still where this append expected it means a condition of `txn` itself
+                # failed, which retrying cannot fix; otherwise the head moved (another process,
+                # or an earlier append that failed): retry on the new one.
+                if txn is not None and stored_head == expected_head:
+                    raise
+                continue
+            if txn is None:
+                return entry, None
+            return entry, Applied(applied.revision, applied.results[: len(ops)])
+        raise ConflictError("the audit log head kept moving; the append was not recorded")
+
+    async def _queue(
+        self,
+        ops: tuple[Operation, ...],
+        fields: dict[str, str],
+        tenant_id: str | None,
+        result: AuditResult,
+    ) -> tuple[AuditEntry, int, asyncio.Future[Applied]]:
+        """Chain the next entry onto the last one queued and hand the commit to the store.
+
+        The lock covers only choosing the link and queueing, not the commit: appends queue in
+        chain order and the store's group commit makes one fsync of many of them.
+        """
+        async with self._appending:
+            if self._next is None:
+                self._next = await self._read_head()
+            head, head_version = self._next
             unsigned = AuditEntry(
                 sequence=head.sequence + 1,
                 time=self._clock(),
@@ -138,18 +211,18 @@ class AuditLog:
             )
             entry = replace(unsigned, hash=chain_hash(unsigned))
             new_head = json.dumps({"sequence": entry.sequence, "hash": entry.hash}).encode()
-            txn = Txn(
+            combined = Txn(
                 (
+                    *ops,
                     Put(_HEAD, new_head, expect_version=head_version),
                     Put(_entry_key(entry.sequence), encode_entry(entry), expect_version=0),
                 )
             )
-            try:
-                await self._store.commit(txn)
-            except ConflictError:
-                continue
-            return entry
-        raise ConflictError("the audit log head kept moving; the append was not recorded")
+            self._next = (AuditHead(entry.sequence, entry.hash), head_version + 1)
+            # A task starts before any waiter of the lock resumes (both are ready callbacks, in
+            # order), so the store receives commits in the order their links were chosen.
+            pending = asyncio.ensure_future(self._store.apply(combined))
+        return entry, head_version, pending
 
     async def _scan(self, after_sequence: int) -> tuple[list[tuple[str, bytes]], bool]:
         page = await self._store.list(

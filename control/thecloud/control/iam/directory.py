@@ -25,7 +25,7 @@ from thecloud.control.iam.records import (
 from thecloud.core.clock import utc_now
 from thecloud.core.errors import ConflictError, NotFoundError
 from thecloud.core.ids import new_id, parse_id
-from thecloud.core.state import StateStore
+from thecloud.core.state import Put, StateStore
 
 __all__ = [
     "DEFAULT_PAGE",
@@ -34,12 +34,20 @@ __all__ = [
     "ServiceAccountRepository",
     "TenantRepository",
     "UserRepository",
+    "new_tenant_id",
 ]
 
 #: Page size used when a caller does not ask for one.
 DEFAULT_PAGE = 100
+# Holds the id of the tenant whose admins are the installation's admins (the first one made).
+_SYSTEM_TENANT = "iam/system/tenant"
 
 R = TypeVar("R", Project, User, ServiceAccount)
+
+
+def new_tenant_id() -> str:
+    """Return a fresh tenant id (to name a tenant before it is created)."""
+    return new_id(TENANT_ID_PREFIX)
 
 
 class TenantRepository:
@@ -50,11 +58,19 @@ class TenantRepository:
 
     def __init__(self, store: StateStore, clock: Callable[[], str] = utc_now) -> None:
         self.table = RecordTable(store, "tenants", Tenant)
+        self._store = store
         self._clock = clock
 
-    async def create(self, name: str) -> Tenant:
+    def prepare(self, name: str, *, record_id: str | None = None) -> tuple[Tenant, tuple[Put, ...]]:
+        """Return a new tenant called `name` and the steps creating it (to commit with others);
+        they fail with ConflictError if the name is taken."""
+        tenant_id = new_tenant_id() if record_id is None else parse_id(record_id, TENANT_ID_PREFIX)
+        tenant = Tenant(tenant_id, validate_name(name, "tenant"), self._clock())
+        return tenant, self.table.insert_steps((), tenant)
+
+    async def create(self, name: str, *, record_id: str | None = None) -> Tenant:
         """Create a tenant called `name`; ConflictError if the name is taken."""
-        tenant = Tenant(new_id(TENANT_ID_PREFIX), validate_name(name, "tenant"), self._clock())
+        tenant, _ = self.prepare(name, record_id=record_id)
         return await self.table.insert((), tenant)
 
     async def get(self, tenant_id: str) -> Tenant:
@@ -63,6 +79,33 @@ class TenantRepository:
         if tenant is None:
             raise NotFoundError(f"tenant {tenant_id!r} does not exist")
         return tenant
+
+    async def get_versioned(self, tenant_id: str) -> tuple[Tenant, int]:
+        """Return the tenant `tenant_id` and its version; NotFoundError if there is none."""
+        found = await self.table.get_versioned((), parse_id(tenant_id, TENANT_ID_PREFIX))
+        if found is None:
+            raise NotFoundError(f"tenant {tenant_id!r} does not exist")
+        return found
+
+    async def system_tenant_id(self) -> str | None:
+        """Return the id of the system tenant (whose admins manage tenants), if there is one."""
+        entry = await self._store.get(_SYSTEM_TENANT)
+        return None if entry is None else entry.value.decode()
+
+    @staticmethod
+    def claim_system_tenant_step(tenant_id: str) -> Put:
+        """Return the step making `tenant_id` the system tenant; it fails with ConflictError
+        if there is one already."""
+        return Put(_SYSTEM_TENANT, parse_id(tenant_id, TENANT_ID_PREFIX).encode(), expect_version=0)
+
+    async def claim_system_tenant(self, tenant_id: str) -> bool:
+        """Make `tenant_id` the system tenant unless there is one; return whether it now is."""
+        tenant = await self.get(tenant_id)
+        try:
+            await self._store.put(_SYSTEM_TENANT, tenant.id.encode(), expect_version=0)
+        except ConflictError:
+            return await self.system_tenant_id() == tenant.id
+        return True
 
     async def get_by_name(self, name: str) -> Tenant:
         """Return the tenant called `name`; NotFoundError if there is none."""
@@ -102,6 +145,14 @@ class _TenantScopedRepository(Generic[R]):
             raise NotFoundError(f"{self._what} {record_id!r} does not exist in this tenant")
         return record
 
+    async def get_versioned(self, tenant_id: str, record_id: str) -> tuple[R, int]:
+        """Return the record and its version (its ETag); NotFoundError if absent."""
+        tenant_id = parse_id(tenant_id, TENANT_ID_PREFIX)
+        found = await self.table.get_versioned((tenant_id,), parse_id(record_id, self._prefix))
+        if found is None:
+            raise NotFoundError(f"{self._what} {record_id!r} does not exist in this tenant")
+        return found
+
     async def get_by_name(self, tenant_id: str, name: str) -> R:
         """Return the record called `name` in tenant `tenant_id`; NotFoundError if absent."""
         tenant_id = parse_id(tenant_id, TENANT_ID_PREFIX)
@@ -117,19 +168,36 @@ class _TenantScopedRepository(Generic[R]):
         tenant_id = parse_id(tenant_id, TENANT_ID_PREFIX)
         return await self.table.list((tenant_id,), limit=limit, start_after=start_after)
 
-    async def delete(self, tenant_id: str, record_id: str) -> None:
-        """Delete the record; NotFoundError if it does not exist."""
+    async def delete(
+        self, tenant_id: str, record_id: str, *, expect_version: int | None = None
+    ) -> None:
+        """Delete the record; NotFoundError if absent, PreconditionFailedError if not at
+        `expect_version` (when given)."""
         record = await self.get(tenant_id, record_id)
-        await self.table.remove((record.tenant_id,), record.id)
+        if not await self.table.remove(
+            (record.tenant_id,), record.id, expect_version=expect_version
+        ):
+            raise NotFoundError(f"{self._what} {record_id!r} does not exist in this tenant")
 
-    async def _new(self, tenant_id: str, name: str, factory: Callable[..., R]) -> R:
-        tenant = await self._tenants.get(tenant_id)
-        record = factory(
-            id=new_id(self._prefix),
-            tenant_id=tenant.id,
+    def new_id(self) -> str:
+        """Return a fresh id for a record of this kind (to name it before it is created)."""
+        return new_id(self._prefix)
+
+    def _record(
+        self, tenant_id: str, name: str, factory: Callable[..., R], record_id: str | None
+    ) -> R:
+        return factory(
+            id=self.new_id() if record_id is None else parse_id(record_id, self._prefix),
+            tenant_id=parse_id(tenant_id, TENANT_ID_PREFIX),
             name=validate_name(name, self._what),
             created_at=self._clock(),
         )
+
+    async def _new(
+        self, tenant_id: str, name: str, factory: Callable[..., R], record_id: str | None
+    ) -> R:
+        tenant = await self._tenants.get(tenant_id)
+        record = self._record(tenant.id, name, factory, record_id)
         return await self.table.insert((tenant.id,), record)
 
 
@@ -144,9 +212,9 @@ class ProjectRepository(_TenantScopedRepository[Project]):
     ) -> None:
         super().__init__(tenants, RecordTable(store, "projects", Project), clock)
 
-    async def create(self, tenant_id: str, name: str) -> Project:
+    async def create(self, tenant_id: str, name: str, *, record_id: str | None = None) -> Project:
         """Create a project called `name` in the tenant; ConflictError if the name is taken."""
-        return await self._new(tenant_id, name, Project)
+        return await self._new(tenant_id, name, Project, record_id)
 
 
 class UserRepository(_TenantScopedRepository[User]):
@@ -160,9 +228,9 @@ class UserRepository(_TenantScopedRepository[User]):
     ) -> None:
         super().__init__(tenants, RecordTable(store, "users", User), clock)
 
-    async def create(self, tenant_id: str, name: str) -> User:
+    async def create(self, tenant_id: str, name: str, *, record_id: str | None = None) -> User:
         """Create a user called `name` in the tenant; ConflictError if the name is taken."""
-        return await self._new(tenant_id, name, User)
+        return await self._new(tenant_id, name, User, record_id)
 
 
 class ServiceAccountRepository(_TenantScopedRepository[ServiceAccount]):
@@ -176,9 +244,19 @@ class ServiceAccountRepository(_TenantScopedRepository[ServiceAccount]):
     ) -> None:
         super().__init__(tenants, RecordTable(store, "service-accounts", ServiceAccount), clock)
 
-    async def create(self, tenant_id: str, name: str) -> ServiceAccount:
+    async def create(
+        self, tenant_id: str, name: str, *, record_id: str | None = None
+    ) -> ServiceAccount:
         """Create a service account in the tenant; ConflictError if the name is taken."""
-        return await self._new(tenant_id, name, ServiceAccount)
+        return await self._new(tenant_id, name, ServiceAccount, record_id)
+
+    def prepare(
+        self, tenant_id: str, name: str, *, record_id: str | None = None
+    ) -> tuple[ServiceAccount, tuple[Put, ...]]:
+        """Return a new service account and the steps creating it, for a tenant created in
+        the same transaction (so its existence is not checked here)."""
+        account = self._record(tenant_id, name, ServiceAccount, record_id)
+        return account, self.table.insert_steps((account.tenant_id,), account)
 
 
 class Directory:

@@ -7,9 +7,14 @@ attacker more than it helps a legitimate caller.
 
 from __future__ import annotations
 
-from thecloud.core.errors import TheCloudError
+from thecloud.core.errors import ConflictError, TheCloudError
 
-__all__ = ["AuthenticationError", "PermissionDeniedError"]
+__all__ = [
+    "AuthenticationError",
+    "PermissionDeniedError",
+    "PreconditionFailedError",
+    "QuotaExceededError",
+]
 
 
 class AuthenticationError(TheCloudError):
@@ -22,3 +27,20 @@ class AuthenticationError(TheCloudError):
 
 class PermissionDeniedError(TheCloudError):
     """An authenticated principal asked for an action none of its role bindings allows."""
+
+
+class PreconditionFailedError(ConflictError):
+    """A conditional request (If-Match) named a version the resource no longer has."""
+
+
+class QuotaExceededError(TheCloudError):
+    """A create would take the tenant past one of its quotas; nothing was changed."""
+
+    def __init__(self, quota: str, limit: int, in_use: int, requested: int) -> None:
+        super().__init__(
+            f"quota {quota!r} exceeded: {in_use} in use + {requested} requested > limit {limit}"
+        )
+        self.quota = quota
+        self.limit = limit
+        self.in_use = in_use
+        self.requested = requested

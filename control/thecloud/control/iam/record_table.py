@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Generic, Protocol, TypeVar
 
+from thecloud.control.iam.errors import PreconditionFailedError
 from thecloud.control.iam.records import decode_record, encode_record
 from thecloud.core.errors import ConflictError
 from thecloud.core.state import Delete, Put, StateStore, Txn
@@ -51,24 +52,33 @@ class RecordTable(Generic[R]):
     def _name_key(self, scope: Sequence[str], name: str) -> str:
         return "/".join(["iam", "names", self._kind, *scope, name])
 
+    def insert_steps(self, scope: Sequence[str], record: R) -> tuple[Put, Put]:
+        """Return the steps storing a new record and claiming its name (to commit with others).
+
+        They fail with ConflictError if the name is taken in `scope` when committed.
+        """
+        return (
+            Put(self.record_prefix(scope) + record.id, encode_record(record), expect_version=0),
+            Put(self._name_key(scope, record.name), record.id.encode(), expect_version=0),
+        )
+
     async def insert(self, scope: Sequence[str], record: R) -> R:
         """Store a new record; ConflictError if its name is taken in `scope`."""
-        txn = Txn(
-            (
-                Put(self.record_prefix(scope) + record.id, encode_record(record), expect_version=0),
-                Put(self._name_key(scope, record.name), record.id.encode(), expect_version=0),
-            )
-        )
         try:
-            await self._store.commit(txn)
+            await self._store.commit(Txn(self.insert_steps(scope, record)))
         except ConflictError:
             raise ConflictError(f"a {self._kind} named {record.name!r} already exists") from None
         return record
 
     async def get(self, scope: Sequence[str], record_id: str) -> R | None:
         """Return the record `record_id` of `scope`, or None."""
+        found = await self.get_versioned(scope, record_id)
+        return None if found is None else found[0]
+
+    async def get_versioned(self, scope: Sequence[str], record_id: str) -> tuple[R, int] | None:
+        """Return the record `record_id` of `scope` and its version (its ETag), or None."""
         entry = await self._store.get(self.record_prefix(scope) + record_id)
-        return None if entry is None else decode_record(entry.value, self._factory)
+        return None if entry is None else (decode_record(entry.value, self._factory), entry.version)
 
     async def get_by_name(self, scope: Sequence[str], name: str) -> R | None:
         """Return the record called `name` in `scope`, or None."""
@@ -91,20 +101,34 @@ class RecordTable(Generic[R]):
         page = await self._store.list(self.record_prefix(scope), limit=1)
         return bool(page.entries)
 
-    async def remove(self, scope: Sequence[str], record_id: str) -> bool:
-        """Delete the record `record_id` and its name; return whether it existed."""
+    async def remove(
+        self, scope: Sequence[str], record_id: str, *, expect_version: int | None = None
+    ) -> bool:
+        """Delete the record `record_id` and its name; return whether it existed.
+
+        PreconditionFailedError if `expect_version` is given and the record is at another one.
+        """
         key = self.record_prefix(scope) + record_id
         entry = await self._store.get(key)
         if entry is None:
             return False
+        if expect_version is not None and expect_version != entry.version:
+            raise PreconditionFailedError(
+                f"{self._kind} {record_id!r} is at version {entry.version}, not {expect_version}"
+            )
         record = decode_record(entry.value, self._factory)
         # The version check makes a concurrent change to the record fail this delete cleanly.
-        await self._store.commit(
-            Txn(
-                (
-                    Delete(key, expect_version=entry.version),
-                    Delete(self._name_key(scope, record.name)),
+        try:
+            await self._store.commit(
+                Txn(
+                    (
+                        Delete(key, expect_version=entry.version),
+                        Delete(self._name_key(scope, record.name)),
+                    )
                 )
             )
-        )
+        except ConflictError:
+            if expect_version is None:
+                raise
+            raise PreconditionFailedError(f"{self._kind} {record_id!r} changed meanwhile") from None
         return True

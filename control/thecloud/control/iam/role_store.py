@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Final
 
 from thecloud.control.iam.directory import DEFAULT_PAGE, Directory
+from thecloud.control.iam.errors import PreconditionFailedError
 from thecloud.control.iam.names import validate_name
 from thecloud.control.iam.records import (
     SERVICE_ACCOUNT_ID_PREFIX,
@@ -25,10 +26,16 @@ from thecloud.control.iam.records import (
 from thecloud.control.iam.roles import BUILTIN_ROLES, Permission, Role
 from thecloud.core.errors import ConflictError, InvalidArgumentError, NotFoundError, StateError
 from thecloud.core.ids import new_id, parse_id
-from thecloud.core.state import MAX_PAGE_LIMIT, StateStore
+from thecloud.core.state import MAX_PAGE_LIMIT, Put, StateStore
 from thecloud.core.state.scoped import list_scoped
 
-__all__ = ["BINDING_ID_PREFIX", "RoleBinding", "RoleBindingRepository", "RoleRepository"]
+__all__ = [
+    "BINDING_ID_PREFIX",
+    "RoleBinding",
+    "RoleBindingRepository",
+    "RoleRepository",
+    "new_binding_id",
+]
 
 #: Id type prefix of role bindings (`rbd-...`).
 BINDING_ID_PREFIX: Final = "rbd"
@@ -95,6 +102,14 @@ class RoleRepository:
         entry = await self._store.get(f"{_ROLES}{parse_id(tenant_id, TENANT_ID_PREFIX)}/{name}")
         return None if entry is None else _decode_role(entry.value)
 
+    async def get_custom(self, tenant_id: str, name: str) -> tuple[Role, int]:
+        """Return the custom role `name` and its version; NotFoundError if there is none."""
+        validate_name(name, "role")
+        entry = await self._store.get(f"{_ROLES}{parse_id(tenant_id, TENANT_ID_PREFIX)}/{name}")
+        if entry is None:
+            raise NotFoundError(f"no custom role is named {name!r} in this tenant")
+        return _decode_role(entry.value), entry.version
+
     async def get(self, tenant_id: str, name: str) -> Role:
         """Return the role `name` visible in the tenant; NotFoundError if there is none."""
         role = await self.find(tenant_id, validate_name(name, "role"))
@@ -111,13 +126,26 @@ class RoleRepository:
         roles = [_decode_role(entry.value) for entry in page.entries]
         return roles, None if page.next_key is None else roles[-1].name
 
-    async def delete(self, tenant_id: str, name: str) -> None:
-        """Delete a custom role; bindings to it then grant nothing. NotFoundError if absent."""
+    async def delete(self, tenant_id: str, name: str, *, expect_version: int | None = None) -> None:
+        """Delete a custom role; bindings to it then grant nothing. NotFoundError if absent,
+        PreconditionFailedError if `expect_version` is given and the role is at another."""
         validate_name(name, "role")
         if name in BUILTIN_ROLES:
             raise ConflictError(f"{name!r} is a built-in role")
-        if not await self._store.delete(f"{_ROLES}{parse_id(tenant_id, TENANT_ID_PREFIX)}/{name}"):
+        key = f"{_ROLES}{parse_id(tenant_id, TENANT_ID_PREFIX)}/{name}"
+        try:
+            existed = await self._store.delete(key, expect_version=expect_version)
+        except ConflictError:
+            raise PreconditionFailedError(
+                f"role {name!r} is not at version {expect_version}"
+            ) from None
+        if not existed:
             raise NotFoundError(f"no role is named {name!r} in this tenant")
+
+
+def new_binding_id() -> str:
+    """Return a fresh role binding id."""
+    return new_id(BINDING_ID_PREFIX)
 
 
 class RoleBindingRepository:
@@ -135,6 +163,8 @@ class RoleBindingRepository:
         principal_id: str,
         role: str,
         project_id: str | None = None,
+        *,
+        binding_id: str | None = None,
     ) -> RoleBinding:
         """Bind `role` to the principal in the tenant, or only in `project_id`.
 
@@ -150,10 +180,31 @@ class RoleBindingRepository:
         existing = await self.list_for(tenant_id, principal_id)
         if any(b.role == role and b.project_id == project_id for b in existing):
             raise ConflictError(f"the principal already has role {role!r} there")
-        binding = RoleBinding(new_id(BINDING_ID_PREFIX), tenant_id, principal_id, role, project_id)
-        key = f"{_BINDINGS}{tenant_id}/{principal_id}/{binding.id}"
-        await self._store.put(key, encode_record(binding), expect_version=0)
+        binding, step = self.prepare(
+            tenant_id, principal_id, role, project_id, binding_id=binding_id
+        )
+        await self._store.put(step.key, step.value, expect_version=step.expect_version)
         return binding
+
+    def prepare(
+        self,
+        tenant_id: str,
+        principal_id: str,
+        role: str,
+        project_id: str | None = None,
+        *,
+        binding_id: str | None = None,
+    ) -> tuple[RoleBinding, Put]:
+        """Return a new binding and the step storing it, unchecked: for a principal created in
+        the same transaction and a role known to exist (a built-in one)."""
+        binding_id = (
+            new_binding_id() if binding_id is None else parse_id(binding_id, BINDING_ID_PREFIX)
+        )
+        tenant_id = parse_id(tenant_id, TENANT_ID_PREFIX)
+        principal_id = self._check_principal_id(principal_id)
+        binding = RoleBinding(binding_id, tenant_id, principal_id, role, project_id)
+        key = f"{_BINDINGS}{tenant_id}/{principal_id}/{binding.id}"
+        return binding, Put(key, encode_record(binding), expect_version=0)
 
     async def revoke(self, tenant_id: str, principal_id: str, binding_id: str) -> None:
         """Remove a binding; NotFoundError if it does not exist."""

@@ -34,7 +34,18 @@ __all__ = [
 ANY_RESOURCE: Final = "*"
 #: Resource types `*` does not cover.
 IAM_RESOURCE_TYPES: Final = frozenset(
-    {"key", "role", "role-binding", "user", "service-account", "project", "audit", "secret"}
+    {
+        "key",
+        "role",
+        "role-binding",
+        "user",
+        "service-account",
+        "project",
+        "audit",
+        "secret",
+        "tenant",
+        "quota",
+    }
 )
 _RESOURCE_TYPE_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,31}")
 
@@ -125,7 +136,16 @@ MEMBER: Final = Role(
     "member",
     frozenset(
         _grant(_ALL_ACTIONS, ANY_RESOURCE)
-        | _grant(_READ_ONLY, "role", "role-binding", "user", "service-account", "project")
+        | _grant(
+            _READ_ONLY,
+            "role",
+            "role-binding",
+            "user",
+            "service-account",
+            "project",
+            "tenant",
+            "quota",
+        )
         | _grant(_ALL_ACTIONS, "key", own_only=True)
     ),
     builtin=True,

@@ -22,23 +22,29 @@ from typing import Any, Final
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from thecloud.control.iam.audited_store import AuditScope
 from thecloud.control.iam.directory import DEFAULT_PAGE
+from thecloud.control.iam.errors import PreconditionFailedError
 from thecloud.control.iam.names import validate_name
 from thecloud.control.iam.records import TENANT_ID_PREFIX
 from thecloud.control.iam.server_key import ServerKey
 from thecloud.core.clock import utc_now
-from thecloud.core.errors import InvalidArgumentError, NotFoundError, StateError
+from thecloud.core.errors import ConflictError, InvalidArgumentError, NotFoundError, StateError
 from thecloud.core.ids import parse_id
-from thecloud.core.state import Put, StateStore, Txn
+from thecloud.core.state import Delete, Operation, Put, StateStore, Txn
 from thecloud.core.state.scoped import list_scoped
 
-__all__ = ["MAX_SECRET_BYTES", "SecretMetadata", "SecretStore", "SecretValue"]
+__all__ = ["MAX_SECRET_BYTES", "SecretMetadata", "SecretStore", "SecretValue", "SecretVersion"]
 
 #: Largest secret value; secrets are credentials and certificates, not files.
 MAX_SECRET_BYTES: Final = 64 * 1024
 _NONCE_BYTES: Final = 12
 _META: Final = "iam/secrets/"
 _VERSIONS: Final = "iam/secret-versions/"
+# Alias at module level: inside the class, `list` names a method.
+_Versions = list["SecretVersion"]
+# etcd refuses transactions of more than 128 steps by default; stay well below.
+_VERSIONS_PER_TXN: Final = 100
 
 
 class SecretValue:
@@ -78,6 +84,14 @@ class SecretMetadata:
     updated_at: str
 
 
+@dataclass(frozen=True, slots=True)
+class SecretVersion:
+    """One stored version of a secret: its number and when it was written (never its value)."""
+
+    version: int
+    created_at: str
+
+
 def _decode_metadata(raw: bytes) -> SecretMetadata:
     try:
         fields: dict[str, Any] = json.loads(raw)
@@ -103,15 +117,29 @@ class SecretStore:
     def _where(tenant_id: str, name: str) -> str:
         return f"{parse_id(tenant_id, TENANT_ID_PREFIX)}/{validate_name(name, 'secret')}"
 
-    async def put(self, tenant_id: str, name: str, value: SecretValue) -> SecretMetadata:
+    async def put(
+        self,
+        tenant_id: str,
+        name: str,
+        value: SecretValue,
+        *,
+        expect_version: int | None = None,
+    ) -> SecretMetadata:
         """Store `value` as the secret's next version (version 1 if new) and return metadata.
 
-        Older versions stay readable by number; ConflictError if another writer got there first.
+        Older versions stay readable by number; ConflictError if another writer got there first;
+        PreconditionFailedError if `expect_version` is given and the secret is at another version
+        (0: it must not exist yet).
         """
         where = self._where(tenant_id, name)
         if not isinstance(value, SecretValue):
             raise InvalidArgumentError("a secret value must be passed as a SecretValue")
         meta_entry = await self._store.get(_META + where)
+        current_version = 0 if meta_entry is None else _decode_metadata(meta_entry.value).version
+        if expect_version is not None and expect_version != current_version:
+            raise PreconditionFailedError(
+                f"secret {name!r} is at version {current_version}, not {expect_version}"
+            )
         now = self._clock()
         if meta_entry is None:
             tenant, _, secret_name = where.partition("/")
@@ -178,18 +206,49 @@ class SecretStore:
         found = [_decode_metadata(entry.value) for entry in page.entries]
         return found, None if page.next_key is None else found[-1].name
 
-    async def delete(self, tenant_id: str, name: str) -> None:
-        """Delete the secret and every version of it; NotFoundError if it does not exist."""
+    async def versions(self, tenant_id: str, name: str) -> _Versions:
+        """Return when each version of the secret was written, oldest first (no values)."""
+        where = self._where(tenant_id, name)
+        await self.metadata(tenant_id, name)
+        prefix = f"{_VERSIONS}{where}/"
+        found: _Versions = []
+        cursor: str | None = None
+        while True:
+            page = await self._store.list(prefix, limit=1000, start_after=cursor)
+            for entry in page.entries:
+                created_at = str(json.loads(entry.value).get("created_at", ""))
+                found.append(SecretVersion(int(entry.key.removeprefix(prefix)), created_at))
+            if page.next_key is None:
+                return found
+            cursor = page.next_key
+
+    async def delete(self, tenant_id: str, name: str, *, expect_version: int | None = None) -> None:
+        """Delete the secret and every version of it; NotFoundError if it does not exist,
+        PreconditionFailedError if `expect_version` is given and differs from its version.
+
+        The metadata and the newest versions go in one transaction (the one an audited request
+        records); versions beyond what one transaction may hold go first, and if deletion stops
+        half-way the metadata remains, so deleting again finishes the job.
+        """
         where = self._where(tenant_id, name)
         entry = await self._store.get(_META + where)
         if entry is None:
             raise NotFoundError(f"no secret is named {name!r} in this tenant")
         versions = _decode_metadata(entry.value).version
-        # Versions go first, one by one (a transaction of thousands of steps would exceed etcd's
-        # limits); if this stops half-way the metadata remains and deleting again finishes.
-        for version in range(versions, 0, -1):
-            await self._store.delete(_version_key(where, version))
-        await self._store.delete(_META + where, expect_version=entry.version)
+        if expect_version is not None and expect_version != versions:
+            raise PreconditionFailedError(
+                f"secret {name!r} is at version {versions}, not {expect_version}"
+            )
+        last = max(0, versions - _VERSIONS_PER_TXN)
+        with AuditScope.unaudited():
+            for version in range(1, last + 1):
+                await self._store.delete(_version_key(where, version))
+        steps: list[Operation] = [Delete(_META + where, expect_version=entry.version)]
+        steps += [Delete(_version_key(where, v)) for v in range(last + 1, versions + 1)]
+        try:
+            await self._store.commit(Txn(tuple(steps)))
+        except ConflictError:
+            raise PreconditionFailedError(f"secret {name!r} changed meanwhile") from None
 
 
 def _version_key(where: str, version: int) -> str:

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from thecloud.control.api.call import Call
+from thecloud.control.api.openapi import LIST_QUERY
 from thecloud.control.api.resources.paging import page_after_int, page_limit
 from thecloud.control.api.responses import json_response, listing, record
-from thecloud.control.api.router import Route
+from thecloud.control.api.router import ListOf, QueryParam, Route
 from thecloud.control.app import Response
-from thecloud.control.iam import Action
+from thecloud.control.iam import Action, AuditEntry
+from thecloud.control.models.responses import AuditVerdict
 
 __all__ = ["ROUTES"]
 
 _TYPE = "audit"
+_TIME = {"type": "string", "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"}
 
 
 async def _query(call: Call) -> Response:
-    await call.authorize(Action.LIST, _TYPE)
+    # System admins may read any tenant's log: their changes to a tenant are recorded there.
+    await call.authorize_in_tenant_or_system(Action.LIST, _TYPE)
     query = call.request.query
     name = f"audit:{call.tenant_id}"
     page = await call.services.audit.query(
@@ -42,6 +46,27 @@ _BASE = "/v1/tenants/{tenant}/audit"
 
 #: The routes of this group.
 ROUTES = [
-    Route("GET", _BASE, _query, "audit.list"),
-    Route("GET", f"{_BASE}/verify", _verify, "audit.verify"),
+    Route(
+        "GET",
+        _BASE,
+        _query,
+        "audit.list",
+        summary="Query the tenant's audit entries (any tenant's, for system admins)",
+        response=ListOf(AuditEntry),
+        any_tenant=True,
+        query=(
+            *LIST_QUERY,
+            QueryParam("principal_id", {"type": "string"}, "Only this principal's entries."),
+            QueryParam("since", _TIME, "Entries at or after this time."),
+            QueryParam("until", _TIME, "Entries before this time."),
+        ),
+    ),
+    Route(
+        "GET",
+        f"{_BASE}/verify",
+        _verify,
+        "audit.verify",
+        summary="Verify the audit hash chain",
+        response=AuditVerdict,
+    ),
 ]

@@ -8,28 +8,20 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from thecloud.control.api.body import Field, parse_body
 from thecloud.control.api.call import Call
-from thecloud.control.api.errors import ApiError
+from thecloud.control.api.openapi import LIST_QUERY
 from thecloud.control.api.resources.paging import page_after_str, page_limit
 from thecloud.control.api.responses import json_response, listing, record
-from thecloud.control.api.router import Route
+from thecloud.control.api.router import ListOf, QueryParam, Route
 from thecloud.control.app import Response
-from thecloud.control.iam import Action, IssuedApiKey, PrincipalKind
+from thecloud.control.iam import Action, ApiKey, IssuedApiKey
+from thecloud.control.iam.api_keys import new_key_id
+from thecloud.control.models.requests import CreateKey
+from thecloud.control.models.responses import IssuedKey
 
-__all__ = ["ROUTES", "parse_principal_kind"]
+__all__ = ["ROUTES"]
 
 _TYPE = "key"
-_CREATE_FIELDS = {"principal_kind": Field(str), "principal_id": Field(str), "name": Field(str)}
-
-
-def parse_principal_kind(value: str) -> PrincipalKind:
-    """Return `value` as a PrincipalKind; ApiError 400 if it names none."""
-    try:
-        return PrincipalKind(value)
-    except ValueError:
-        kinds = ", ".join(kind.value for kind in PrincipalKind)
-        raise ApiError(HTTPStatus.BAD_REQUEST, f"principal_kind must be one of {kinds}") from None
 
 
 def _issued(issued: IssuedApiKey) -> dict[str, Any]:
@@ -38,15 +30,13 @@ def _issued(issued: IssuedApiKey) -> dict[str, Any]:
 
 async def _create(call: Call) -> Response:
     call.audit_resource = call.resource("keys")
-    fields = parse_body(call.request.body, _CREATE_FIELDS)
-    await call.authorize(Action.CREATE, _TYPE, owner_id=fields["principal_id"])
+    body = call.body(CreateKey)
+    await call.authorize(Action.CREATE, _TYPE, owner_id=body.principal_id)
+    key_id = new_key_id()
+    call.audit_resource = call.resource("keys", key_id)
     issued = await call.services.keys.create(
-        call.tenant_id,
-        parse_principal_kind(fields["principal_kind"]),
-        fields["principal_id"],
-        fields["name"],
+        call.tenant_id, body.principal_kind, body.principal_id, body.name, key_id=key_id
     )
-    call.audit_resource = call.resource("keys", issued.key.id)
     return json_response(_issued(issued), HTTPStatus.CREATED)
 
 
@@ -81,8 +71,42 @@ _BASE = "/v1/tenants/{tenant}/keys"
 
 #: The routes of this group.
 ROUTES = [
-    Route("POST", _BASE, _create, "key.create"),
-    Route("GET", _BASE, _list, "key.list"),
-    Route("POST", f"{_BASE}/{{id}}/rotate", _rotate, "key.rotate"),
-    Route("DELETE", f"{_BASE}/{{id}}", _revoke, "key.revoke"),
+    Route(
+        "POST",
+        _BASE,
+        _create,
+        "key.create",
+        summary="Issue an API key (the token is in this response only)",
+        body=CreateKey,
+        response=IssuedKey,
+        status=HTTPStatus.CREATED,
+    ),
+    Route(
+        "GET",
+        _BASE,
+        _list,
+        "key.list",
+        summary="List the tenant's API keys (never their secrets)",
+        response=ListOf(ApiKey),
+        query=(
+            *LIST_QUERY,
+            QueryParam("principal_id", {"type": "string"}, "Only this account's keys."),
+        ),
+    ),
+    Route(
+        "POST",
+        f"{_BASE}/{{id}}/rotate",
+        _rotate,
+        "key.rotate",
+        summary="Give a key a new secret; the old one stops working at once",
+        response=IssuedKey,
+    ),
+    Route(
+        "DELETE",
+        f"{_BASE}/{{id}}",
+        _revoke,
+        "key.revoke",
+        summary="Revoke a key for good",
+        response=ApiKey,
+    ),
 ]

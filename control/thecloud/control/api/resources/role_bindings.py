@@ -8,25 +8,24 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-from thecloud.control.api.body import Field, parse_body
 from thecloud.control.api.call import Call
 from thecloud.control.api.errors import ApiError
-from thecloud.control.api.resources.keys import parse_principal_kind
+from thecloud.control.api.openapi import LIST_QUERY
 from thecloud.control.api.resources.paging import page_after_str, page_limit
 from thecloud.control.api.responses import json_response, listing, record
-from thecloud.control.api.router import Route
+from thecloud.control.api.router import ListOf, QueryParam, Route
 from thecloud.control.app import Response
-from thecloud.control.iam import Action
+from thecloud.control.iam import Action, RoleBinding
+from thecloud.control.iam.role_store import new_binding_id
+from thecloud.control.models.requests import CreateRoleBinding
+from thecloud.control.models.responses import Deleted
 
 __all__ = ["ROUTES"]
 
 _TYPE = "role-binding"
-_CREATE_FIELDS = {
-    "principal_kind": Field(str),
-    "principal_id": Field(str),
-    "role": Field(str),
-    "project_id": Field(str, required=False),
-}
+_PRINCIPAL = QueryParam(
+    "principal_id", {"type": "string"}, "The principal whose bindings these are.", required=True
+)
 
 
 def _principal_param(call: Call) -> str:
@@ -54,17 +53,18 @@ async def _list(call: Call) -> Response:
 
 async def _create(call: Call) -> Response:
     call.audit_resource = call.resource("role-bindings")
-    fields = parse_body(call.request.body, _CREATE_FIELDS)
-    project_id = fields.get("project_id")
-    await call.authorize(Action.CREATE, _TYPE, project_id=project_id)
+    body = call.body(CreateRoleBinding)
+    await call.authorize(Action.CREATE, _TYPE, project_id=body.project_id)
+    binding_id = new_binding_id()
+    call.audit_resource = call.resource("role-bindings", binding_id)
     binding = await call.services.bindings.grant(
         call.tenant_id,
-        parse_principal_kind(fields["principal_kind"]),
-        fields["principal_id"],
-        fields["role"],
-        project_id,
+        body.principal_kind,
+        body.principal_id,
+        body.role,
+        body.project_id,
+        binding_id=binding_id,
     )
-    call.audit_resource = call.resource("role-bindings", binding.id)
     return json_response(record(binding), HTTPStatus.CREATED)
 
 
@@ -79,7 +79,32 @@ _BASE = "/v1/tenants/{tenant}/role-bindings"
 
 #: The routes of this group.
 ROUTES = [
-    Route("GET", _BASE, _list, "role-binding.list"),
-    Route("POST", _BASE, _create, "role-binding.create"),
-    Route("DELETE", f"{_BASE}/{{id}}", _delete, "role-binding.delete"),
+    Route(
+        "GET",
+        _BASE,
+        _list,
+        "role-binding.list",
+        summary="List a principal's role bindings",
+        response=ListOf(RoleBinding),
+        query=(*LIST_QUERY, _PRINCIPAL),
+    ),
+    Route(
+        "POST",
+        _BASE,
+        _create,
+        "role-binding.create",
+        summary="Grant a role to a principal (tenant-wide or in one project)",
+        body=CreateRoleBinding,
+        response=RoleBinding,
+        status=HTTPStatus.CREATED,
+    ),
+    Route(
+        "DELETE",
+        f"{_BASE}/{{id}}",
+        _delete,
+        "role-binding.delete",
+        summary="Revoke a role binding",
+        response=Deleted,
+        query=(_PRINCIPAL,),
+    ),
 ]
