@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from thecloud.control import cli, server
+from thecloud.control.cli import local
 from thecloud.core.config import Settings
 from thecloud.core.errors import StateError
 
@@ -75,7 +76,7 @@ def test_other_failures_exit_1_with_a_message(
 
 
 def test_version_prints_the_installed_version(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "installed_version", lambda: "7.8.9")
+    monkeypatch.setattr(local, "installed_version", lambda: "7.8.9")
 
     result = CliRunner().invoke(cli.app, ["version"])
 

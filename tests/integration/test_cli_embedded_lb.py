@@ -1,0 +1,81 @@
+"""Embedded mode runs load balancers too: created in-process, serving real traffic, stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+from serving import free_port
+
+from thecloud.control.bootstrap import bootstrap
+from thecloud.control.cli.load_balancers import flag_config
+from thecloud.sdk.embedded import Cloud
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+
+class _Hello(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("content-length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: the test reads responses, not the log."""
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Run on asyncio, the loop the control plane uses."""
+    return "asyncio"
+
+
+@pytest.fixture
+def backend() -> Iterator[str]:
+    """An HTTP server on loopback; yields its address."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+async def _get(url: str) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        return await client.get(url)
+
+
+async def test_an_embedded_load_balancer_serves_and_stops(tmp_path: Path, backend: str) -> None:
+    await bootstrap(tmp_path, "acme")
+    port = free_port()
+    seen: list[str] = []
+
+    async with Cloud(tmp_path) as cloud:
+        project = await cloud.projects.create("edge")
+        config = flag_config(f"127.0.0.1:{port}", [backend])
+        started = await cloud.load_balancers.create("front", config, project=project.id)
+        done = await cloud.operations.wait(
+            started.id, timeout=30, progress=lambda op: seen.append(op.status)
+        )
+        lb_id = done.target.rsplit("/", 1)[-1]
+        answer = await _get(f"http://127.0.0.1:{port}/")
+        stats = await cloud.load_balancers.stats(lb_id, project=project.id)
+        stopping = await cloud.load_balancers.delete(lb_id, project=project.id)
+        await cloud.operations.wait(stopping.id, timeout=30)
+
+    assert seen[-1] == "succeeded"
+    assert answer.text == "ok"
+    assert stats.state == "running"
+    assert stats.stats["requests_total"] >= 1
+    with pytest.raises(httpx.TransportError):
+        await asyncio.wait_for(_get(f"http://127.0.0.1:{port}/"), 5)
