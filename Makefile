@@ -8,8 +8,12 @@ STAMPS  := .stamps
 WHEELS  := build/wheels
 NATIVE_SOURCES := $(shell find native/crates native/python -type f -not -path '*/target/*' 2>/dev/null) \
                   native/Cargo.toml native/Cargo.lock native/pyproject.toml
+# The top-level __init__.py files: the editable install maps each top-level package, so a new
+# one (thecloud.sdk, ...) needs the install to run again.
 EXT_SOURCES    := setup.py pyproject.toml $(shell find dataplane -name '*.pyx' -o -name '*.pxd' -o -name '*.h') \
-                  $(shell find native/ec -type f)
+                  $(shell find native/ec -type f) native/bpf/fw_maps.h \
+                  $(wildcard native/bpf/sys/*.[ch] native/bpf/sys/*.py) \
+                  $(wildcard core/thecloud/*/__init__.py dataplane/thecloud/*/__init__.py control/thecloud/*/__init__.py)
 PYTEST  := $(PY) -m pytest -p no:cacheprovider
 
 .PHONY: help run test lint bench bootstrap system unit integration native-test clean
@@ -53,7 +57,8 @@ lint: bootstrap ## ruff, mypy, stubtest against the built modules, cargo fmt and
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	MYPYPATH=native/python:dataplane $(PY) -m mypy.stubtest --mypy-config-file pyproject.toml \
-	    thecloud._native thecloud.dataplane.metrics._hot thecloud.dataplane.ec._ec_cffi
+	    thecloud._native thecloud.dataplane.metrics._hot thecloud.dataplane.ec._ec_cffi \
+	    thecloud.dataplane.bpf._bpf_cffi thecloud.dataplane.bpf._compile
 	cd native && cargo fmt --check && cargo clippy --release --all-targets -q -- -D warnings
 
 native-test: bootstrap ## Rust tests, and the C codec's tests under AddressSanitizer

@@ -17,11 +17,19 @@ extensions = [
         include_dirs=[METRICS],
         extra_compile_args=["-O3", "-fno-strict-aliasing"],
     ),
+    # The BPF rule compiler packs the structs of native/bpf/fw_maps.h, included from there.
+    Extension(
+        "thecloud.dataplane.bpf._compile",
+        ["dataplane/thecloud/dataplane/bpf/_compile.pyx"],
+        include_dirs=["native/bpf"],
+        extra_compile_args=["-O2"],
+    ),
 ]
 
 setup(
     # thecloud_ec (native/ec) through cffi: thecloud.dataplane.ec._ec_cffi.
-    cffi_modules=["native/ec/cffi_build.py:ffibuilder"],
+    # bpf_sys (native/bpf/sys), the raw bpf(2) helper: thecloud.dataplane.bpf._bpf_cffi.
+    cffi_modules=["native/ec/cffi_build.py:ffibuilder", "native/bpf/sys/cffi_build.py:ffibuilder"],
     ext_modules=cythonize(
         extensions,
         compiler_directives={"language_level": "3", "freethreading_compatible": False},

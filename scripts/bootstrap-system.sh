@@ -11,7 +11,7 @@ PACKAGES=(
   prometheus
   # eBPF (see shared notes/platform.md)
   bpfcc-tools python3-bpfcc libbpfcc-dev bpftool libbpf-dev linux-headers-amd64
-  iproute2 nftables iptables
+  iproute2 nftables iptables iputils-ping
   # virtual machines
   libvirt-daemon-system libvirt-dev qemu-system-x86 qemu-utils genisoimage busybox-static cpio
   # block storage anchors and clients
