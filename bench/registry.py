@@ -20,6 +20,8 @@ BENCHMARKS: dict[str, str] = {
     "ec": "bench.ec",
     "volume": "bench.volume",
     "control": "bench.control",
+    "filter": "bench.filter",
+    "lb": "bench.lb",
 }
 """Benchmark name -> module; modules are imported only when their benchmark runs."""
 
