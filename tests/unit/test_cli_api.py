@@ -96,6 +96,18 @@ def test_list_prints_a_table_json_or_yaml(api: FakeApi) -> None:
     assert yaml.safe_load(as_yaml.stdout) == [PROJECT]
 
 
+def test_output_id_prints_only_ids_for_scripts(api: FakeApi) -> None:
+    api.on("GET", "projects", 200, {"items": [PROJECT, PROJECT], "next_page_token": None})
+    api.on("POST", "projects", 201, PROJECT)
+
+    listed = run("-o", "id", "project", "list")
+    created = run("-o", "id", "project", "create", "web")
+
+    assert listed.exit_code == 0, listed.output
+    assert listed.stdout.split("\n") == ["prj-1", "prj-1", ""]
+    assert created.stdout == "prj-1\n"
+
+
 def test_the_output_format_can_come_from_the_environment(
     api: FakeApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:

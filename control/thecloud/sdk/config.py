@@ -34,7 +34,7 @@ CONFIG_ENV_VAR: Final = "THECLOUD_CLIENT_CONFIG"
 #: Where `make run` serves.
 DEFAULT_API_URL: Final = "http://127.0.0.1:8470"
 #: How the CLI prints results.
-OutputFormat = Literal["table", "json", "yaml"]
+OutputFormat = Literal["table", "json", "yaml", "id"]
 _FIELDS: Final = ("api_url", "api_key", "tenant", "project", "output")
 
 

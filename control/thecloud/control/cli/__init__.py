@@ -61,7 +61,10 @@ def _global_options(
     output: Annotated[
         str | None,
         typer.Option(
-            "--output", "-o", help="table, json or yaml (env: THECLOUD_OUTPUT).", show_default=False
+            "--output",
+            "-o",
+            help="table, json, yaml, or id (ids only) (env: THECLOUD_OUTPUT).",
+            show_default=False,
         ),
     ] = None,
     config: Annotated[

@@ -67,7 +67,8 @@ def bootstrap(
 ) -> None:
     """Create the first tenant and its admin service account; print the admin API key once.
 
-    Run it before `thecloud serve` (or while the server is stopped). Refuses if the tenant exists.
+    Works on the state directory directly, with or without `thecloud serve` running on it.
+    Refuses if the tenant exists.
     """
     with reported_errors():
         settings = load_settings(config, state_dir=state_dir)

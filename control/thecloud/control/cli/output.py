@@ -25,7 +25,11 @@ def _text(value: Any) -> str:
 
 
 def _dump(document: Any, output: OutputFormat, console: Console) -> None:
-    if output == "json":
+    if output == "id":
+        # For scripts: `SA=$(thecloud -o id service-account create ci-bot)`.
+        for each in document if isinstance(document, list) else [document]:
+            console.print(_text(each.get("id")), markup=False, highlight=False)
+    elif output == "json":
         console.print_json(json.dumps(document))
     else:
         console.print(yaml.safe_dump(document, sort_keys=False).rstrip(), markup=False)
