@@ -273,7 +273,7 @@ def run(ctx: RunContext) -> BenchResult:
         if shutil.which(tool) is None:
             raise RuntimeError(f"python -m bench lb needs {tool} (scripts/bootstrap-system.sh)")
     result = BenchResult(NAME)
-    repetitions = ctx.pick(3, 1)
+    repetitions = ctx.pick(5, 1)
     seconds = ctx.pick(10, 2)
     workdir = Path(tempfile.mkdtemp(prefix="bench-lb-", dir=TMPFS if TMPFS.is_dir() else None))
     samples: list[Sample] = []
