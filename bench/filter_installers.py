@@ -55,50 +55,57 @@ class NoFilter:
         pass
 
 
-class IptablesFilter:
+class _CommandFilter:
+    """A filter put in force and removed by commands run in the router namespace; a new rule
+    set replaces the old by removing it first, and the time taken counts both."""
+
+    def __init__(self, router_ns: str) -> None:
+        self.router_ns = router_ns
+        self._installed = False
+
+    def install(self, rules: RuleSet) -> float:
+        began = time.perf_counter()
+        self.close()
+        self._apply(rules)
+        self._installed = True
+        return time.perf_counter() - began
+
+    def close(self) -> None:
+        if self._installed:
+            self._remove()
+            self._installed = False
+
+    def _apply(self, rules: RuleSet) -> None:
+        raise NotImplementedError
+
+    def _remove(self) -> None:
+        raise NotImplementedError
+
+
+class IptablesFilter(_CommandFilter):
     """A linear iptables chain jumped to from FORWARD (iptables-restore --noflush)."""
 
     name = "iptables"
 
-    def __init__(self, router_ns: str) -> None:
-        self.router_ns = router_ns
-        self._installed = False
-
-    def install(self, rules: RuleSet) -> float:
-        began = time.perf_counter()
-        self.close()
+    def _apply(self, rules: RuleSet) -> None:
         script = iptables_restore(rules, ROUTER_OUT)
         run_in(self.router_ns, ["iptables-restore", "--noflush"], stdin=script)
-        self._installed = True
-        return time.perf_counter() - began
 
-    def close(self) -> None:
-        if self._installed:
-            for command in iptables_cleanup(ROUTER_OUT):
-                run_in(self.router_ns, command)
-            self._installed = False
+    def _remove(self) -> None:
+        for command in iptables_cleanup(ROUTER_OUT):
+            run_in(self.router_ns, command)
 
 
-class NftablesFilter:
+class NftablesFilter(_CommandFilter):
     """An nftables table: one concatenated interval set, one lookup per packet."""
 
     name = "nftables"
 
-    def __init__(self, router_ns: str) -> None:
-        self.router_ns = router_ns
-        self._installed = False
-
-    def install(self, rules: RuleSet) -> float:
-        began = time.perf_counter()
-        self.close()
+    def _apply(self, rules: RuleSet) -> None:
         run_in(self.router_ns, ["nft", "-f", "-"], stdin=nft_script(rules, ROUTER_OUT))
-        self._installed = True
-        return time.perf_counter() - began
 
-    def close(self) -> None:
-        if self._installed:
-            run_in(self.router_ns, nft_cleanup())
-            self._installed = False
+    def _remove(self) -> None:
+        run_in(self.router_ns, nft_cleanup())
 
 
 class OursFilter:

@@ -25,9 +25,9 @@ from bench.context import RunContext
 from bench.lb_configs import Scenario
 from bench.lb_fleet import DIRECT, HAPROXY, LOAD_CPU, NGINX, OURS, PROXY_CPU, Endpoint, fleet
 from bench.lb_processes import CpuTimes
-from bench.lb_wrk import WrkRun, wrk
 from bench.results import BenchResult, Case, Target
 from bench.stats import Stats
+from bench.wrk import WrkRun, wrk
 
 NAME = "lb"
 ANCHORS = ()

@@ -1,4 +1,5 @@
-"""A `thecloud serve` child process for integration tests: start, wait healthy, stop."""
+"""`thecloud` child processes for integration tests: bootstrap a tenant, start a server, wait until
+it is healthy, stop it; and a plain HTTP backend on loopback for load balancers to front."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -36,6 +40,40 @@ def environment(extra: Mapping[str, str]) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [source, env.get("PYTHONPATH")]))
     env.update(extra)
     return env
+
+
+def run_cli(
+    *args: str, workdir: Path, env: Mapping[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Runs `thecloud ARGS` to the end in `workdir`, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "thecloud.control.cli", *args],
+        check=False,
+        cwd=workdir,
+        env=environment(env or {}),
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=60,
+    )
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """A bootstrapped tenant and its admin's API key."""
+
+    id: str
+    token: str
+
+
+def bootstrap(state_dir: Path, workdir: Path, tenant: str) -> Tenant:
+    """`thecloud admin bootstrap` for a new tenant; fails the test if it does not succeed."""
+    made = run_cli(
+        "admin", "bootstrap", "--state-dir", str(state_dir), "--tenant", tenant, workdir=workdir
+    )
+    assert made.returncode == 0, made.stderr
+    # stderr says what was made: "tenant tnt-..., admin service account sva-...".
+    return Tenant(made.stderr.split()[1].rstrip(","), made.stdout.strip())
 
 
 class RunningServer:
@@ -94,3 +132,28 @@ def running_server(
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def http_backend(body: bytes) -> Iterator[str]:
+    """A plain HTTP server on loopback answering every GET with `body`; yields its host:port."""
+
+    class Answer(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Quiet: the tests read responses, not the log."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -9,10 +9,7 @@ schema-violating requests refused with 4xx problem documents.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from serving import environment, running_server
+from serving import bootstrap, running_server
 
 from thecloud.control.api.openapi import build_openapi
 from thecloud.control.api.resources import all_routes
@@ -49,21 +46,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str,
     """A bootstrapped server: (base URL, admin token, tenant id)."""
     workdir = tmp_path_factory.mktemp("schemathesis")
     state_dir = workdir / "state"
-    command = [sys.executable, "-m", "thecloud.control.cli", "admin", "bootstrap"]
-    command += ["--state-dir", str(state_dir), "--tenant", "fuzz"]
-    made = subprocess.run(
-        command,
-        check=False,
-        cwd=workdir,
-        env=environment({}),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert made.returncode == 0, made.stderr
-    tenant_id = made.stderr.split()[1].rstrip(",")
-    with running_server(state_dir, Path(workdir), "fuzz") as running:
-        yield running.base_url, made.stdout.strip(), tenant_id
+    fuzz = bootstrap(state_dir, workdir, "fuzz")
+    with running_server(state_dir, workdir, "fuzz") as running:
+        yield running.base_url, fuzz.token, fuzz.id
 
 
 def _document() -> dict[str, Any]:

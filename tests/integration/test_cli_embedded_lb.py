@@ -3,31 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
-from serving import free_port
+from serving import free_port, http_backend
 
 from thecloud.control.bootstrap import bootstrap
 from thecloud.control.cli.load_balancers import flag_config
 from thecloud.sdk.embedded import Cloud
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
-
-
-class _Hello(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("content-length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Quiet: the test reads responses, not the log."""
 
 
 @pytest.fixture
@@ -39,15 +26,8 @@ def anyio_backend() -> str:
 @pytest.fixture
 def backend() -> Iterator[str]:
     """An HTTP server on loopback; yields its address."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with http_backend(b"ok") as address:
+        yield address
 
 
 async def _get(url: str) -> httpx.Response:

@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
-from serving import RunningServer, environment, free_port, running_server
+from serving import (
+    RunningServer,
+    Tenant,
+    bootstrap,
+    free_port,
+    http_backend,
+    run_cli,
+    running_server,
+)
 
 from thecloud.sdk import (
     AsyncClient,
@@ -33,12 +38,6 @@ from thecloud.sdk import (
 from thecloud.sdk.models import Permission
 
 pytestmark = pytest.mark.integration
-
-
-@dataclass(frozen=True)
-class Tenant:
-    id: str
-    token: str
 
 
 @dataclass(frozen=True)
@@ -57,39 +56,21 @@ class Cloud:
             "THECLOUD_TENANT": self.acme.id,
             "THECLOUD_CLIENT_CONFIG": str(self.workdir / "client.toml"),
         }
-        return subprocess.run(
-            [sys.executable, "-m", "thecloud.control.cli", *args],
-            check=False,
-            cwd=self.workdir,
-            env=environment(env),
-            capture_output=True,
-            text=True,
-            input=stdin,
-            timeout=60,
-        )
+        return run_cli(*args, workdir=self.workdir, env=env, stdin=stdin)
 
     def client(self, token: str | None = None, tenant: str | None = None) -> Client:
         return Client(self.server.base_url, token or self.acme.token, tenant=tenant or self.acme.id)
-
-
-def _bootstrap(state_dir: Path, workdir: Path, name: str) -> Tenant:
-    command = [sys.executable, "-m", "thecloud.control.cli", "admin", "bootstrap"]
-    command += ["--state-dir", str(state_dir), "--tenant", name]
-    made = subprocess.run(
-        command, check=True, cwd=workdir, env=environment({}), capture_output=True, text=True
-    )
-    return Tenant(made.stderr.split()[1].rstrip(","), made.stdout.strip())
 
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
     workdir = tmp_path_factory.mktemp("cli")
     state_dir = workdir / "state"
-    acme = _bootstrap(state_dir, workdir, "acme")
+    acme = bootstrap(state_dir, workdir, "acme")
     (workdir / "client.toml").write_text("")
     with running_server(state_dir, workdir, "cli") as server:
         # The README bootstraps beside a running server; the second tenant checks that works.
-        globex = _bootstrap(state_dir, workdir, "globex")
+        globex = bootstrap(state_dir, workdir, "globex")
         yield Cloud(server, workdir, acme, globex)
 
 
@@ -215,30 +196,11 @@ def test_the_tenant_comes_from_the_key_unless_it_sees_several(cloud: Cloud) -> N
     assert {t["id"] for t in json.loads(listed.stdout)} == {cloud.acme.id, cloud.globex.id}
 
 
-class _Hello(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"hello from the backend"
-        self.send_response(200)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Quiet: the test reads responses, not the log."""
-
-
 @pytest.fixture
 def backend() -> Iterator[str]:
     """An HTTP server on loopback answering every GET; yields its address."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with http_backend(b"hello from the backend") as address:
+        yield address
 
 
 def test_a_load_balancer_through_the_cli(cloud: Cloud, backend: str) -> None:

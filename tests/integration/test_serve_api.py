@@ -3,34 +3,19 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
-from serving import environment, running_server
+from serving import run_cli, running_server
 
 pytestmark = pytest.mark.integration
 
 
-def _run(command: list[str], workdir: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        command,
-        check=False,
-        cwd=workdir,
-        env=environment({}),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 def test_bootstrap_then_serve_then_manage_keys(tmp_path: Path) -> None:
     state_dir = tmp_path / "state"
-    command = [sys.executable, "-m", "thecloud.control.cli", "admin", "bootstrap"]
-    command += ["--state-dir", str(state_dir), "--tenant", "acme"]
-    made = _run(command, tmp_path)
+    command = ["admin", "bootstrap", "--state-dir", str(state_dir), "--tenant", "acme"]
+    made = run_cli(*command, workdir=tmp_path)
     assert made.returncode == 0, made.stderr
     token = made.stdout.strip()
     assert token.startswith("tck_")
@@ -39,7 +24,7 @@ def test_bootstrap_then_serve_then_manage_keys(tmp_path: Path) -> None:
     tenant_id = made.stderr.split()[1].rstrip(",")
     assert tenant_id.startswith("tnt-")
 
-    again = _run(command, tmp_path)
+    again = run_cli(*command, workdir=tmp_path)
     assert again.returncode == 1
     assert "exists already" in again.stderr
     assert again.stdout == ""

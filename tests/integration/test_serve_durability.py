@@ -4,36 +4,20 @@ every create that got a 2xx is there, with its audit entry, and the audit chain 
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from serving import environment, running_server
+from serving import bootstrap, running_server
 
 pytestmark = pytest.mark.integration
 
 WRITERS = 8
 LOAD_SECONDS = 1.5
-
-
-def _bootstrap(state_dir: Path, workdir: Path) -> tuple[str, str]:
-    command = [sys.executable, "-m", "thecloud.control.cli", "admin", "bootstrap"]
-    command += ["--state-dir", str(state_dir), "--tenant", "acme"]
-    made = subprocess.run(
-        command,
-        check=False,
-        cwd=workdir,
-        env=environment({}),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert made.returncode == 0, made.stderr
-    return made.stdout.strip(), made.stderr.split()[1].rstrip(",")
 
 
 def _write_until_refused(url: str, headers: dict[str, str], prefix: str, acked: list[str]) -> None:
@@ -48,25 +32,25 @@ def _write_until_refused(url: str, headers: dict[str, str], prefix: str, acked: 
                 acked.append(response.json()["id"])
 
 
-def _all_projects(client: httpx.Client, url: str) -> set[str]:
-    found: set[str] = set()
+def _all_items(client: httpx.Client, url: str) -> Iterator[dict[str, Any]]:
+    """Every item of a paged list, page after page."""
     token = None
     while True:
         params = {"limit": "1000", **({"page_token": token} if token else {})}
         page = client.get(url, params=params).json()
-        found |= {item["id"] for item in page["items"]}
+        yield from page["items"]
         token = page["next_page_token"]
         if token is None:
-            return found
+            return
 
 
 def test_every_acknowledged_write_survives_sigkill(tmp_path: Path) -> None:
     state_dir = tmp_path / "state"
-    token, tenant_id = _bootstrap(state_dir, tmp_path)
-    headers = {"Authorization": f"Bearer {token}"}
+    admin = bootstrap(state_dir, tmp_path, "acme")
+    headers = {"Authorization": f"Bearer {admin.token}"}
     acked: list[str] = []
     with running_server(state_dir, tmp_path, "before") as server:
-        url = f"{server.base_url}/v1/tenants/{tenant_id}/projects"
+        url = f"{server.base_url}/v1/tenants/{admin.id}/projects"
         writers = [
             threading.Thread(target=_write_until_refused, args=(url, headers, f"w{i}", acked))
             for i in range(WRITERS)
@@ -82,27 +66,19 @@ def test_every_acknowledged_write_survives_sigkill(tmp_path: Path) -> None:
     assert len(acked) > 20, "the load produced too few writes to mean anything"
 
     with running_server(state_dir, tmp_path, "after") as server:
-        base = f"{server.base_url}/v1/tenants/{tenant_id}"
+        base = f"{server.base_url}/v1/tenants/{admin.id}"
         with httpx.Client(headers=headers, timeout=10.0) as client:
-            present = _all_projects(client, f"{base}/projects")
+            present = {item["id"] for item in _all_items(client, f"{base}/projects")}
             missing = set(acked) - present
             assert not missing, f"{len(missing)} of {len(acked)} acknowledged creates were lost"
             assert client.get(f"{base}/audit/verify").json() == {
                 "intact": True,
                 "first_bad_sequence": None,
             }
-            audited: set[str] = set()
-            page_token = None
-            while True:
-                params = {"limit": "1000", **({"page_token": page_token} if page_token else {})}
-                page = client.get(f"{base}/audit", params=params).json()
-                audited |= {
-                    entry["resource"].rsplit("/", 1)[-1]
-                    for entry in page["items"]
-                    if entry["action"] == "project.create" and entry["result"] == "success"
-                }
-                page_token = page["next_page_token"]
-                if page_token is None:
-                    break
+            audited = {
+                entry["resource"].rsplit("/", 1)[-1]
+                for entry in _all_items(client, f"{base}/audit")
+                if entry["action"] == "project.create" and entry["result"] == "success"
+            }
             # A change and its audit entry are one commit: every project that exists is audited.
             assert present <= audited

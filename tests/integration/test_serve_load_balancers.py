@@ -7,68 +7,29 @@ deleting it stops the engine.
 
 from __future__ import annotations
 
-import http.server
 import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from serving import environment, running_server
+from serving import bootstrap, http_backend, running_server
 
 pytestmark = pytest.mark.integration
-
-
-class _Hello(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"hello from the backend"
-        self.send_response(200)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the test output is for failures."""
 
 
 @pytest.fixture
 def backend() -> Iterator[str]:
     """A plain HTTP server on loopback; yields its host:port."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
-def _bootstrap(state_dir: Path, workdir: Path) -> tuple[str, str]:
-    command = [sys.executable, "-m", "thecloud.control.cli", "admin", "bootstrap"]
-    command += ["--state-dir", str(state_dir), "--tenant", "acme"]
-    made = subprocess.run(
-        command,
-        check=False,
-        cwd=workdir,
-        env=environment({}),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert made.returncode == 0, made.stderr
-    return made.stdout.strip(), made.stderr.split()[1].rstrip(",")
+    with http_backend(b"hello from the backend") as address:
+        yield address
 
 
 def test_a_load_balancer_created_over_the_api_serves_traffic(tmp_path: Path, backend: str) -> None:
     state_dir = tmp_path / "state"
-    token, tenant_id = _bootstrap(state_dir, tmp_path)
+    acme = bootstrap(state_dir, tmp_path, "acme")
+    token, tenant_id = acme.token, acme.id
     admin = {"Authorization": f"Bearer {token}"}
     with running_server(state_dir, tmp_path, "lb") as server:
         with httpx.Client(base_url=server.base_url, headers=admin, timeout=20.0) as client:
@@ -115,7 +76,8 @@ def test_a_load_balancer_created_over_the_api_serves_traffic(tmp_path: Path, bac
 
 def test_load_balancers_come_back_after_a_restart(tmp_path: Path, backend: str) -> None:
     state_dir = tmp_path / "state"
-    token, tenant_id = _bootstrap(state_dir, tmp_path)
+    acme = bootstrap(state_dir, tmp_path, "acme")
+    token, tenant_id = acme.token, acme.id
     admin = {"Authorization": f"Bearer {token}"}
     config = {
         "listeners": [{"name": "http", "bind": "127.0.0.1:0"}],

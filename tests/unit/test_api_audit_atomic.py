@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-from thecloud.control.api import IamServices, build_iam_services, load_keys
+from thecloud.control.api import IamServices
 from thecloud.control.iam import AuditResult
 from thecloud.control.iam.audited_store import AuditScope
 from thecloud.core.errors import ConflictError
-from thecloud.core.state import LmdbStateStore, Put, Txn
+from thecloud.core.state import Put, Txn
 
 pytestmark = [pytest.mark.unit, pytest.mark.anyio]
 
@@ -22,13 +20,6 @@ pytestmark = [pytest.mark.unit, pytest.mark.anyio]
 def anyio_backend() -> str:
     """Run on asyncio, the loop the control plane uses."""
     return "asyncio"
-
-
-@pytest.fixture
-async def iam(tmp_path: Path) -> AsyncIterator[IamServices]:
-    server_key, master_key = load_keys(tmp_path)
-    async with await LmdbStateStore.open(tmp_path / "store.lmdb") as store:
-        yield build_iam_services(store, server_key, master_key)
 
 
 def _scope(resource: str) -> AuditScope:

@@ -25,6 +25,7 @@ from bench.results import BenchResult, Case, Target, format_number
 from bench.stats import Stats
 from bench.table import RATIO_LEGEND, render_table
 from bench.timing import per_call_seconds, per_op_ns
+from bench.wrk import parse as parse_wrk
 
 # bench/ is a top-level directory run with `python -m bench` from the project root, not an
 # installed package; pytest's `pythonpath` setting makes it importable.
@@ -335,3 +336,43 @@ def test_quick_metrics_run_reports_every_case_with_numbers(tmp_path: Path) -> No
     assert document["versions"]["prometheus-client"] == "0.26.0"
     for name in expected:
         assert name in done.stdout
+
+
+# A real `wrk -t1 -c4 -d1s --latency` report against a server answering 404, its 50% and 99%
+# lines changed to microseconds and seconds to check the unit conversion.
+WRK_REPORT = """Running 1s test @ http://127.0.0.1:18777/nonexistent
+  1 threads and 4 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     5.94ms   14.99ms  98.22ms   93.80%
+    Req/Sec     1.82k   718.44     2.62k    70.00%
+  Latency Distribution
+     50%  621.00us
+     75%    3.21ms
+     90%    7.99ms
+     99%    1.20s
+  1812 requests in 1.00s, 0.90MB read
+  Non-2xx or 3xx responses: 1812
+Requests/sec:   1803.29
+Transfer/sec:      0.89MB
+"""
+
+
+def test_wrk_report_is_read_into_numbers_in_ms() -> None:
+    run = parse_wrk(WRK_REPORT)
+    assert (run.rps, run.requests, run.non_2xx, run.socket_errors) == (1803.29, 1812, 1812, 0)
+    assert run.p50_ms == pytest.approx(0.621)
+    assert run.p99_ms == pytest.approx(1200.0)
+    assert run.failures == 1812
+
+
+def test_wrk_socket_errors_are_summed() -> None:
+    errors = "  Socket errors: connect 1, read 2, write 3, timeout 4\n"
+    run = parse_wrk(WRK_REPORT.replace("  Non-2xx or 3xx responses: 1812\n", errors))
+    assert (run.non_2xx, run.socket_errors, run.failures) == (0, 10, 10)
+
+
+def test_a_wrk_report_without_numbers_is_refused() -> None:
+    with pytest.raises(RuntimeError, match="cannot parse wrk output"):
+        parse_wrk("Running 1s test @ http://127.0.0.1:1/\n")
+    with pytest.raises(RuntimeError, match="no 99% latency"):
+        parse_wrk(WRK_REPORT.replace("     99%    1.20s\n", ""))

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import cast
 
 import pytest
 
-from thecloud.control.api import IamServices, build_iam_services, load_keys
+from thecloud.control.api import IamServices
 from thecloud.control.iam import PrincipalKind
 from thecloud.control.iam.audited_store import AuditScope
 from thecloud.control.iam.tenant_setup import TenantSetup
 from thecloud.core.errors import ConflictError
-from thecloud.core.state import Applied, LmdbStateStore, StateStore, Txn
+from thecloud.core.state import Applied, StateStore, Txn
 
 pytestmark = [pytest.mark.unit, pytest.mark.anyio]
 
@@ -22,13 +20,6 @@ pytestmark = [pytest.mark.unit, pytest.mark.anyio]
 def anyio_backend() -> str:
     """Run on asyncio, the loop the control plane uses."""
     return "asyncio"
-
-
-@pytest.fixture
-async def iam(tmp_path: Path) -> AsyncIterator[IamServices]:
-    server_key, master_key = load_keys(tmp_path)
-    async with await LmdbStateStore.open(tmp_path / "store.lmdb") as store:
-        yield build_iam_services(store, server_key, master_key)
 
 
 class _CrashBeforeCommit:

@@ -18,7 +18,6 @@ import contextlib
 from collections.abc import AsyncGenerator, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Final, Self, cast
 
 from thecloud.control.iam.audit_chain import AuditEntry, AuditResult
@@ -34,6 +33,7 @@ from thecloud.core.state import (
     StateStore,
     Txn,
 )
+from thecloud.core.state.scoped import ClosingOnExit
 
 __all__ = ["AuditScope", "AuditedStore"]
 
@@ -90,7 +90,7 @@ class AuditScope:
         )
 
 
-class AuditedStore:
+class AuditedStore(ClosingOnExit):
     """Delegates to a StateStore; a write inside an open AuditScope also appends its entry."""
 
     def __init__(
@@ -171,15 +171,3 @@ class AuditedStore:
 
     async def close(self) -> None:
         """Nothing to close: whoever opened the underlying store closes it."""
-
-    async def __aenter__(self) -> Self:
-        """Return this view."""
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Nothing to release."""
