@@ -16,6 +16,7 @@ from lb_support import (
     config,
     raw_connection,
     running,
+    wait_until,
 )
 
 pytestmark = pytest.mark.integration
@@ -43,9 +44,16 @@ SMUGGLING = {
     "origin-form without a slash": b"GET a.example/x HTTP/1.1\r\nHost: a.example\r\n\r\n",
     "two hosts": b"GET / HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n",
     "no host": b"GET / HTTP/1.1\r\nX-A: b\r\n\r\n",
-    "transfer-encoding not chunked last": (
-        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n"
-    ),
+}
+
+# Only one Transfer-Encoding field whose value is exactly `chunked` (any case) is understood;
+# lists, empty values and repeated fields are where parsers disagree, so all get 501.
+ODD_TRANSFER_ENCODINGS = {
+    "chunked then gzip": b"Transfer-Encoding: chunked, gzip\r\n",
+    "gzip then chunked": b"Transfer-Encoding: gzip, chunked\r\n",
+    "trailing comma": b"Transfer-Encoding: chunked,\r\n",
+    "empty field then chunked": b"Transfer-Encoding:\r\nTransfer-Encoding: chunked\r\n",
+    "identity then chunked": b"Transfer-Encoding: identity\r\nTransfer-Encoding: chunked\r\n",
 }
 
 
@@ -77,6 +85,63 @@ def test_malformed_request_gets_400_closed_and_never_forwarded(
         assert RawResponse.read(rfile).status == 400
         assert closed_by_peer(sock, rfile)
     assert len(backend.received) == before
+
+
+@pytest.mark.parametrize("field", ODD_TRANSFER_ENCODINGS.values(), ids=list(ODD_TRANSFER_ENCODINGS))
+def test_transfer_encoding_other_than_one_chunked_gets_501_closed_and_never_forwarded(
+    proxied: tuple[Proxy, Backend], field: bytes
+) -> None:
+    proxy, backend = proxied
+    before = len(backend.received)
+    with raw_connection(proxy.port) as (sock, rfile):
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: a\r\n" + field + b"\r\n0\r\n\r\n")
+        assert RawResponse.read(rfile).status == 501
+        assert closed_by_peer(sock, rfile)
+    assert len(backend.received) == before
+
+
+def test_connection_cannot_drop_framing_and_the_backend_gets_one_canonical_field(
+    proxied: tuple[Proxy, Backend],
+) -> None:
+    proxy, backend = proxied
+    smuggled = b"GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n"
+    before = len(backend.completed)
+    with raw_connection(proxy.port) as (sock, rfile):
+        sock.sendall(
+            b"POST /up HTTP/1.1\r\nHost: a\r\n"
+            b"Connection: content-length, transfer-encoding, host\r\n"
+            b"Content-Length: %d, %d\r\n\r\n" % (len(smuggled), len(smuggled)) + smuggled
+        )
+        assert RawResponse.read(rfile).status == 200
+        sock.sendall(
+            b"POST /chunked HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ChUnKeD\r\n\r\n"
+            b"5\r\nhello\r\n0\r\n\r\n"
+        )
+        assert RawResponse.read(rfile).status == 200
+    assert wait_until(lambda: len(backend.completed) >= before + 2, 2.0)
+    first, second = backend.completed[before : before + 2]
+    assert [r.target for r in backend.received if r.target == "/smuggled"] == []
+    assert first.header_values("content-length") == [str(len(smuggled))]
+    assert first.header("host") == "a" and first.body == smuggled
+    assert second.header_values("transfer-encoding") == ["chunked"]
+    assert second.body == b"hello"
+
+
+def test_pipelined_local_answers_stop_reading_while_the_client_does_not_read() -> None:
+    # Every request past the burst is answered 429 locally; a client that never reads must be
+    # pushed back (its sends block) instead of the proxy queueing answers without bound.
+    with backends(1) as (backend,):
+        document = config(
+            [backend], limits={"rate_limit": {"requests_per_second": 0.001, "burst": 1}}
+        )
+        with running(document) as proxy, raw_connection(proxy.port, timeout=1.0) as (sock, _):
+            batch = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n" * 4000
+            sent = 0
+            with pytest.raises(TimeoutError):
+                while sent < 64 << 20:
+                    sock.sendall(batch)
+                    sent += len(batch)
+            assert sent < 32 << 20, sent
 
 
 def test_invalid_chunk_size_gets_400_closed_and_no_complete_request_upstream(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import socket
@@ -26,7 +27,7 @@ from lb_support import (
 
 from bench.lb_configs import nginx_backend
 from bench.lb_processes import Child, free_port
-from bench.lb_wrk import WrkRun, wrk
+from bench.wrk import WrkRun, wrk
 from thecloud.dataplane.lb import LoadBalancer, LoadBalancerConfig
 
 pytestmark = pytest.mark.integration
@@ -209,3 +210,85 @@ def test_update_adds_and_removes_listeners() -> None:
             assert "admin" not in proxy.balancer.addresses()
             assert wait_until(lambda: _refused(admin_port), 2.0)
             assert request(proxy.port, "/").status == 200
+
+
+@pytest.fixture
+def silent_backends() -> Iterator[list[str]]:
+    """Listeners that never accept nor answer: every health probe runs into its timeout."""
+    with ExitStack() as stack:
+        addresses = []
+        for _ in range(8):
+            sock = stack.enter_context(socket.socket())
+            sock.bind(("127.0.0.1", 0))
+            sock.listen(128)
+            addresses.append(f"127.0.0.1:{sock.getsockname()[1]}")
+        yield addresses
+
+
+@pytest.fixture
+def unreachable_backends() -> Iterator[list[str]]:
+    """Listeners with a full accept queue: SYNs are dropped, so each probe's connect blocks
+    for its whole timeout (what stop() waits for at most)."""
+    with ExitStack() as stack:
+        addresses = []
+        for _ in range(8):
+            sock = stack.enter_context(socket.socket())
+            sock.bind(("127.0.0.1", 0))
+            sock.listen(0)
+            for _ in range(3):
+                filler = stack.enter_context(socket.socket())
+                filler.setblocking(False)
+                filler.connect_ex(sock.getsockname())
+            addresses.append(f"127.0.0.1:{sock.getsockname()[1]}")
+        yield addresses
+
+
+def _probing(addresses: list[str]) -> LoadBalancer:
+    pool = {
+        "name": "app",
+        "backends": [{"address": a, "weight": 1} for a in addresses],
+        "algorithm": {"kind": "round_robin"},
+        "health_check": {"path": "/healthz", "interval_ms": 1000, "timeout_ms": 1000},
+    }
+    listener = {"name": "web", "bind": "127.0.0.1:0", "default_pool": "app", "routes": []}
+    document = {"workers": 1, "listeners": [listener], "pools": [pool]}
+    balancer = LoadBalancer(LoadBalancerConfig.from_dict(document))
+    balancer.start()
+    time.sleep(0.3)  # a probe is in flight
+    return balancer
+
+
+@pytest.mark.parametrize("kind", ["silent_backends", "unreachable_backends"])
+def test_stop_is_prompt_while_health_probes_wait_on_dead_backends(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    balancer = _probing(request.getfixturevalue(kind))
+    started = time.monotonic()
+    balancer.stop()
+    assert time.monotonic() - started < 1.5
+
+
+def test_dropping_a_running_balancer_does_not_hold_the_gil(
+    unreachable_backends: list[str],
+) -> None:
+    balancer = _probing(unreachable_backends)
+    ticks: list[float] = []
+    done = threading.Event()
+
+    def tick() -> None:
+        while not done.is_set():
+            ticks.append(time.monotonic())
+            time.sleep(0.01)
+
+    ticker = threading.Thread(target=tick)
+    ticker.start()
+    time.sleep(0.05)
+    started = time.monotonic()
+    del balancer  # stops the engine: waits for the probe's connect to time out
+    took = time.monotonic() - started
+    time.sleep(0.05)
+    done.set()
+    ticker.join()
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
+    assert took > 0.2, took  # the drop really waited; meanwhile Python kept running
+    assert max(gaps) < 0.15, (max(gaps), took)

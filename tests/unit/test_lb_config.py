@@ -545,6 +545,10 @@ BAD_DOCUMENTS: list[tuple[Mutation, str | None]] = [
     ),
     (_set(f"{ROUTE}.request_headers", {"append": []}), r"\.request_headers\.append: unknown key"),
     (_set("forwarding.request_id_header", "x request"), r"^forwarding\.request_id_header: "),
+    (
+        _set("forwarding.request_id_header", "Content-Length"),
+        r"^forwarding\.request_id_header: 'Content-Length' frames the message",
+    ),
     # algorithms
     (
         _set("pools[0].algorithm", {"kind": "random"}),

@@ -687,7 +687,9 @@ def _read_forwarding(r: ConfigReader | None) -> Forwarding:
     if r.has("request_id_header"):
         header = r.optional_string("request_id_header")
         request_id = (
-            None if header is None else check_header_name(r.at("request_id_header"), header)
+            None
+            if header is None
+            else check_header_name(r.at("request_id_header"), header, rewritable=True)
         )
     else:
         request_id = "x-request-id"

@@ -227,6 +227,60 @@ fn is_header_name(name: &str) -> bool {
     crate::http::is_header_name(name.as_bytes())
 }
 
+/// Headers that frame the message or belong to one connection: a rule or the request id
+/// rewriting them could desynchronise proxy and backend (request smuggling). The same list as
+/// `_RESERVED_HEADERS` in dataplane/thecloud/dataplane/lb/validation.py.
+const RESERVED_HEADERS: [&str; 9] = [
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+    "expect",
+];
+
+/// A valid header name that may be rewritten.
+fn check_rewritable_name(field: &str, name: &str) -> Result<(), LbError> {
+    if !is_header_name(name) {
+        return Err(LbError::invalid(format!(
+            "{field}: {name:?} is not a valid header name"
+        )));
+    }
+    if RESERVED_HEADERS
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(name))
+    {
+        return Err(LbError::invalid(format!(
+            "{field}: {name:?} frames the message or belongs to one connection; \
+             it may not be added, set or removed"
+        )));
+    }
+    Ok(())
+}
+
+/// The health check's request line and Host field are written verbatim: no spaces or
+/// controls that would split or smuggle the probe request.
+fn check_health_check(field: &str, check: &HealthCheckConfig) -> Result<(), LbError> {
+    let visible = |s: &str| !s.is_empty() && s.bytes().all(crate::http::is_target_byte);
+    if !check.path.starts_with('/') || !visible(&check.path) {
+        return Err(LbError::invalid(format!(
+            "{field}.path: {:?} must start with '/' and contain only visible ASCII",
+            check.path
+        )));
+    }
+    if let Some(host) = &check.host {
+        if !visible(host) {
+            return Err(LbError::invalid(format!(
+                "{field}.host: {host:?} must be non-empty visible ASCII"
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn check_rules(field: &str, rules: &HeaderRules) -> Result<(), LbError> {
     let names = rules
         .add
@@ -235,11 +289,7 @@ fn check_rules(field: &str, rules: &HeaderRules) -> Result<(), LbError> {
         .map(|(n, _)| n)
         .chain(&rules.remove);
     for name in names {
-        if !is_header_name(name) {
-            return Err(LbError::invalid(format!(
-                "{field}: {name:?} is not a valid header name"
-            )));
-        }
+        check_rewritable_name(field, name)?;
     }
     for (name, value) in rules.add.iter().chain(&rules.set) {
         if !crate::http::is_header_value(value.as_bytes()) {
@@ -278,11 +328,7 @@ impl Config {
             ));
         }
         if let Some(name) = &self.forwarding.request_id_header {
-            if !is_header_name(name) {
-                return Err(LbError::invalid(format!(
-                    "forwarding.request_id_header: {name:?} is not a valid header name"
-                )));
-            }
+            check_rewritable_name("forwarding.request_id_header", name)?;
         }
         let mut pool_names = HashSet::new();
         for (i, pool) in self.pools.iter().enumerate() {
@@ -291,6 +337,9 @@ impl Config {
                     "pools[{i}].name: duplicate pool {:?}",
                     pool.name
                 )));
+            }
+            if let Some(check) = &pool.health_check {
+                check_health_check(&format!("pools[{i}].health_check"), check)?;
             }
             for (j, backend) in pool.backends.iter().enumerate() {
                 parse_address(

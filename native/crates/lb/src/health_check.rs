@@ -3,9 +3,9 @@
 //! result in the backend's `up` flag. It also drives slow start for recovered backends.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -48,8 +48,14 @@ pub fn run(shared: Arc<Shared>) {
                     recovered_at_ms: None,
                 });
                 if entry.next_check <= now {
+                    if shared.stopping.load(Ordering::Acquire) {
+                        // stop() waits for this thread: no new probe once it asked.
+                        return;
+                    }
                     entry.next_check = now + Duration::from_millis(check.interval_ms.max(10));
-                    let ok = probe(backend, check);
+                    let Some(ok) = probe(backend, check, &shared.stopping) else {
+                        return;
+                    };
                     let now_ms = shared.registry.millis(Instant::now());
                     match entry.state.record_check(ok, now_ms) {
                         Some(Transition::Up) => entry.recovered_at_ms = Some(now_ms),
@@ -74,17 +80,18 @@ pub fn run(shared: Arc<Shared>) {
     }
 }
 
-/// One HTTP check: GET `path`, pass when the status is in an expected range.
-fn probe(backend: &BackendState, check: &HealthCheckConfig) -> bool {
+/// Longest a probe blocks before looking at the stop flag again.
+const PROBE_SLICE: Duration = Duration::from_millis(50);
+
+/// One HTTP check: GET `path`, pass when the status is in an expected range. The whole probe
+/// (connect, send, status line) has one deadline of `timeout_ms`. None when the engine stops
+/// meanwhile.
+fn probe(backend: &BackendState, check: &HealthCheckConfig, stopping: &AtomicBool) -> Option<bool> {
     let timeout = Duration::from_millis(check.timeout_ms.max(1));
+    let deadline = Instant::now() + timeout;
     let Ok(mut stream) = TcpStream::connect_timeout(&backend.address, timeout) else {
-        return false;
+        return Some(false);
     };
-    if stream.set_read_timeout(Some(timeout)).is_err()
-        || stream.set_write_timeout(Some(timeout)).is_err()
-    {
-        return false;
-    }
     let host = check
         .host
         .clone()
@@ -93,21 +100,51 @@ fn probe(backend: &BackendState, check: &HealthCheckConfig) -> bool {
         "GET {} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: thecloud-lb-health\r\nConnection: close\r\n\r\n",
         check.path
     );
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    if remaining.is_zero()
+        || stream.set_write_timeout(Some(remaining)).is_err()
+        || stream.write_all(request.as_bytes()).is_err()
+    {
+        return Some(false);
     }
     let mut head = [0u8; 12];
-    if stream.read_exact(&mut head).is_err() || !head.starts_with(b"HTTP/1.") {
-        return false;
+    let mut got = 0;
+    while got < head.len() {
+        if stopping.load(Ordering::Acquire) {
+            return None;
+        }
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero()
+            || stream
+                .set_read_timeout(Some(remaining.min(PROBE_SLICE)))
+                .is_err()
+        {
+            return Some(false);
+        }
+        match stream.read(&mut head[got..]) {
+            Ok(0) => return Some(false),
+            Ok(n) => got += n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) => {}
+            Err(_) => return Some(false),
+        }
+    }
+    if !head.starts_with(b"HTTP/1.") {
+        return Some(false);
     }
     let Some(status) = std::str::from_utf8(&head[9..12])
         .ok()
         .and_then(|s| s.parse::<u16>().ok())
     else {
-        return false;
+        return Some(false);
     };
-    check
-        .expected_status
-        .iter()
-        .any(|&(low, high)| (low..=high).contains(&status))
+    Some(
+        check
+            .expected_status
+            .iter()
+            .any(|&(low, high)| (low..=high).contains(&status)),
+    )
 }

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 
-use crate::http::{RequestHead, ResponseHead, Target};
+use crate::http::{BodyKind, RequestHead, ResponseHead, Target};
 use crate::router::CompiledRules;
 use crate::runtime::Forwarding;
 
@@ -21,6 +21,51 @@ fn is_hop_by_hop(name: &[u8]) -> bool {
     ]
     .iter()
     .any(|h| h.eq_ignore_ascii_case(name))
+}
+
+/// Framing fields: never forwarded as received; the writers emit one canonical field from
+/// the parsed framing instead, so the next hop cannot read the body differently.
+fn is_framing(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"transfer-encoding")
+}
+
+/// Fields a Connection option must not remove: the framing (re-emitted anyway) and Host,
+/// without which the backend would route or frame the request differently.
+fn is_protected(name: &[u8]) -> bool {
+    is_framing(name) || name.eq_ignore_ascii_case(b"host")
+}
+
+/// Writes the single framing field for a body (none for a body that has no length field).
+fn write_framing(out: &mut Vec<u8>, body: BodyKind, content_length: Option<u64>) {
+    match body {
+        BodyKind::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        BodyKind::Length(n) => content_length_field(out, n),
+        // No body, but a length the receiver still relies on (HEAD, 304, an explicit 0).
+        BodyKind::Empty => {
+            if let Some(n) = content_length {
+                content_length_field(out, n);
+            }
+        }
+        BodyKind::UntilClose => {}
+    }
+}
+
+/// `Content-Length: n` without the formatting machinery (once per message on the hot path).
+fn content_length_field(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(b"Content-Length: ");
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// True when a Connection field lists `name`: such fields concern this hop only (RFC 9110
@@ -85,8 +130,13 @@ pub fn write_request_head(
     out.extend_from_slice(req.method.of(buf));
     out.push(b' ');
     match req.form {
-        Target::Absolute { path, .. } if path.start == path.end => out.push(b'/'),
-        Target::Absolute { path, .. } => out.extend_from_slice(path.of(buf)),
+        Target::Absolute { path, .. } => {
+            let path = path.of(buf);
+            if path.first() != Some(&b'/') {
+                out.push(b'/'); // `http://h` or `http://h?q`
+            }
+            out.extend_from_slice(path);
+        }
         Target::Origin | Target::Asterisk => out.extend_from_slice(req.target.of(buf)),
     }
     // An HTTP/1.0 client cannot read a chunked response: asking the backend in HTTP/1.0 (with
@@ -96,7 +146,7 @@ pub fn write_request_head(
     } else {
         out.extend_from_slice(b" HTTP/1.1\r\n");
     }
-    let mut prior_xff: Option<&[u8]> = None;
+    let mut has_prior_xff = false;
     let mut has_request_id = false;
     let has_connection = req
         .headers
@@ -105,12 +155,17 @@ pub fn write_request_head(
     for h in &req.headers {
         let name = h.name.of(buf);
         let value = h.value.of(buf);
-        if is_hop_by_hop(name) || (has_connection && named_by_connection(buf, &req.headers, name)) {
+        if is_hop_by_hop(name)
+            || is_framing(name)
+            || (has_connection
+                && !is_protected(name)
+                && named_by_connection(buf, &req.headers, name))
+        {
             continue;
         }
         if forwarding.x_forwarded_for && name.eq_ignore_ascii_case(b"x-forwarded-for") {
             // Merged into the one field written below (a second field would be ambiguous).
-            prior_xff = Some(value);
+            has_prior_xff = true;
             continue;
         }
         if forwarding.x_forwarded_proto && name.eq_ignore_ascii_case(b"x-forwarded-proto") {
@@ -124,6 +179,7 @@ pub fn write_request_head(
         }
         field(out, name, value);
     }
+    write_framing(out, req.body, req.content_length);
     if req.host.is_none() {
         // HTTP/1.0 without Host: upstream HTTP/1.1 requires one.
         let _ = write!(out, "Host: {}\r\n", hop.backend);
@@ -139,9 +195,15 @@ pub fn write_request_head(
     }
     if forwarding.x_forwarded_for {
         out.extend_from_slice(b"X-Forwarded-For: ");
-        if let Some(prior) = prior_xff {
-            out.extend_from_slice(prior);
-            out.extend_from_slice(b", ");
+        if has_prior_xff {
+            // Every received line, in order: together they are one list (RFC 9110 5.3).
+            for h in &req.headers {
+                let value = h.value.of(buf);
+                if !value.is_empty() && h.name.of(buf).eq_ignore_ascii_case(b"x-forwarded-for") {
+                    out.extend_from_slice(value);
+                    out.extend_from_slice(b", ");
+                }
+            }
         }
         let _ = write!(out, "{}\r\n", hop.client_ip);
     }
@@ -177,12 +239,7 @@ pub fn write_request_head(
         }
     }
     if req.upgrade {
-        for h in &req.headers {
-            if h.name.of(buf).eq_ignore_ascii_case(b"upgrade") {
-                field(out, b"Upgrade", h.value.of(buf));
-            }
-        }
-        out.extend_from_slice(b"Connection: upgrade\r\n");
+        out.extend_from_slice(b"Upgrade: websocket\r\nConnection: upgrade\r\n");
     }
     out.extend_from_slice(b"\r\n");
 }
@@ -205,13 +262,16 @@ pub fn write_response_head(
     let switching = resp.status == 101;
     for h in &resp.headers {
         let name = h.name.of(buf);
-        if !switching && is_hop_by_hop(name) {
+        if (!switching && is_hop_by_hop(name)) || is_framing(name) {
             continue;
         }
         if rules.is_some_and(|r| r.drops(name)) {
             continue;
         }
         field(out, name, h.value.of(buf));
+    }
+    if resp.status >= 200 && resp.status != 204 {
+        write_framing(out, resp.body, resp.content_length);
     }
     if let Some(rules) = rules {
         for (name, value) in rules.set.iter().chain(&rules.add) {

@@ -95,7 +95,8 @@ impl Registry {
     pub fn new(metrics: Option<Families>) -> Self {
         Self {
             epoch: Instant::now(),
-            sticky_secret: random_seed(),
+            // Keys the sticky cookie's MAC: must be unpredictable, unlike the hash seed.
+            sticky_secret: crate::sys::random_key(),
             hash_seed: random_seed() ^ 0x9e37_79b9_7f4a_7c15,
             backends: Mutex::default(),
             routes: Mutex::default(),

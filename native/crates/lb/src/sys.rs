@@ -316,3 +316,25 @@ pub fn peer_ip(addr: &SocketAddr) -> IpAddr {
         ip => ip,
     }
 }
+
+/// Eight bytes from the kernel's CSPRNG (getrandom(2)), for keys an attacker must not guess.
+/// Fails only on a kernel without getrandom (before 3.17), which the engine does not support.
+pub fn random_key() -> u64 {
+    let mut key = [0u8; 8];
+    let mut filled = 0;
+    while filled < key.len() {
+        let rest = &mut key[filled..];
+        // SAFETY: the pointer and length describe the writable tail of `key`.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        if n > 0 {
+            filled += n as usize;
+        } else {
+            let err = std::io::Error::last_os_error();
+            assert!(
+                err.kind() == std::io::ErrorKind::Interrupted,
+                "getrandom(2) failed: {err}"
+            );
+        }
+    }
+    u64::from_ne_bytes(key)
+}

@@ -379,6 +379,10 @@ fn start_scripted() -> Backend {
                             .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n")
                             .unwrap();
                         writer.write_all(&body).unwrap();
+                    } else if line.starts_with("GET /fake101") {
+                        writer
+                            .write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n")
+                            .unwrap();
                     } else if line.starts_with("GET /ws") {
                         writer
                             .write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
@@ -461,6 +465,30 @@ fn upgraded_connections_are_tunnelled_both_ways() {
         reader.read_exact(&mut echo).unwrap();
         assert_eq!(echo, message);
     }
+    engine.stop();
+}
+
+#[test]
+fn only_websocket_upgrades_are_tunnelled_and_the_101_must_match() {
+    let echo = start_backend("one");
+    let (engine, address) = start(&config(&[&echo], ""));
+    let (mut stream, mut reader) = connect(address);
+    stream
+        .write_all(b"GET /x HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n")
+        .unwrap();
+    let (status, _, body) = read_response(&mut reader);
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(!body.contains("Upgrade") && !body.contains("h2c"), "{body}");
+    engine.stop();
+
+    let scripted = start_scripted();
+    let (engine, address) = start(&config(&[&scripted], ""));
+    let (mut stream, mut reader) = connect(address);
+    stream
+        .write_all(b"GET /fake101 HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+        .unwrap();
+    let (status, _, _) = read_response(&mut reader);
+    assert_eq!(status, "HTTP/1.1 502 Bad Gateway");
     engine.stop();
 }
 
@@ -685,6 +713,72 @@ fn fields_named_by_connection_are_not_forwarded() {
 }
 
 #[test]
+fn connection_cannot_remove_framing_or_host_and_framing_is_canonical() {
+    let backend = start_backend("one");
+    let (engine, address) = start(&config(&[&backend], ""));
+    let (mut stream, mut reader) = connect(address);
+    // CL.0 smuggling attempt: were Content-Length dropped, "GET /smuggled" would be a
+    // second request on the upstream connection.
+    let smuggled = b"GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n";
+    let mut request = format!(
+        "POST / HTTP/1.1\r\nHost: h\r\nConnection: content-length, host, transfer-encoding\r\nContent-Length: {0}, {0}\r\nContent-Length: {0}\r\n\r\n",
+        smuggled.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(smuggled);
+    stream.write_all(&request).unwrap();
+    let (status, _, body) = read_response(&mut reader);
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let length_line = format!("Content-Length: {}", smuggled.len());
+    assert_eq!(body.matches("Content-Length").count(), 1, "{body}");
+    assert!(body.contains(&length_line), "{body}");
+    assert!(body.contains("Host: h"), "{body}");
+    assert!(
+        body.ends_with("GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n"),
+        "{body}"
+    );
+    assert_eq!(backend.requests.load(Ordering::SeqCst), 1);
+    engine.stop();
+}
+
+#[test]
+fn absolute_form_targets_without_a_path_get_one_and_lose_the_fragment() {
+    let backend = start_backend("one");
+    let (engine, address) = start(&config(&[&backend], ""));
+    let (mut stream, mut reader) = connect(address);
+    for (target, line) in [
+        ("http://h?a=1", "GET /?a=1 HTTP/1.1"),
+        ("http://h#frag", "GET / HTTP/1.1"),
+        ("http://h/p?q#frag", "GET /p?q HTTP/1.1"),
+    ] {
+        stream
+            .write_all(format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes())
+            .unwrap();
+        let (status, _, body) = read_response(&mut reader);
+        assert_eq!(status, "HTTP/1.1 200 OK", "{target}");
+        assert_eq!(body.lines().nth(1), Some(line), "{body}");
+    }
+    engine.stop();
+}
+
+#[test]
+fn every_client_x_forwarded_for_line_is_kept_in_order() {
+    let backend = start_backend("one");
+    let (engine, address) = start(&config(&[&backend], ""));
+    let (mut stream, mut reader) = connect(address);
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 10.0.0.1\r\nX-Forwarded-For: 10.0.0.2, 10.0.0.3\r\n\r\n")
+        .unwrap();
+    let (_, _, body) = read_response(&mut reader);
+    assert!(
+        body.contains("X-Forwarded-For: 10.0.0.1, 10.0.0.2, 10.0.0.3, 127.0.0.1"),
+        "{body}"
+    );
+    assert_eq!(body.matches("X-Forwarded-For").count(), 1, "{body}");
+    engine.stop();
+}
+
+#[test]
 fn http_1_0_clients_are_proxied_with_http_1_0_upstream() {
     let backend = start_backend("one");
     let (engine, address) = start(&config(&[&backend], ""));
@@ -750,5 +844,94 @@ fn random_garbage_never_reaches_the_backend_unparsed_or_kills_the_proxy() {
         .write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
         .unwrap();
     assert_eq!(read_response(&mut reader).0, "HTTP/1.1 200 OK");
+    engine.stop();
+}
+
+#[test]
+fn configurations_rewriting_framing_or_with_bad_probe_requests_are_refused() {
+    let backend = start_backend("one");
+    let base = config(&[&backend], "");
+    let route = |rules: &str| {
+        format!(
+            r#"{{"name": "r", "host": null, "path": null, "pool": "app", "request_headers": {rules},
+                 "response_headers": {{"add": [], "set": [], "remove": []}}}}"#
+        )
+    };
+    let health = |path: &str, host: &str| {
+        base.replace(
+            r#""health_check": null"#,
+            &format!(
+                r#""health_check": {{"path": {path}, "interval_ms": 20, "timeout_ms": 500,
+                    "rise": 1, "fall": 1, "expected_status": [[200, 399]], "host": {host}}}"#
+            ),
+        )
+    };
+    let cases = [
+        (
+            config(
+                &[&backend],
+                &route(r#"{"add": [], "set": [], "remove": ["Content-Length"]}"#),
+            ),
+            "request_headers",
+        ),
+        (
+            config(
+                &[&backend],
+                &route(r#"{"add": [["transfer-encoding", "chunked"]], "set": [], "remove": []}"#),
+            ),
+            "request_headers",
+        ),
+        (
+            base.replace(r#""x-request-id""#, r#""content-length""#),
+            "forwarding.request_id_header",
+        ),
+        (
+            health(r#""/h HTTP/1.1\r\nX: y""#, "null"),
+            "health_check.path",
+        ),
+        (health(r#""healthz""#, "null"), "health_check.path"),
+        (health(r#""/h""#, r#""a\r\nX: y""#), "health_check.host"),
+    ];
+    for (json, field) in cases {
+        let err = Engine::new(&json, None).err().expect("refused");
+        assert!(err.message.contains(field), "{field}: {}", err.message);
+    }
+    assert!(Engine::new(&health(r#""/h?x=1""#, r#""h.example""#), None).is_ok());
+}
+
+#[test]
+fn a_response_head_trickled_past_the_idle_timeout_gets_504() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let trickler = Backend {
+        address: listener.local_addr().unwrap(),
+        requests: Arc::new(AtomicUsize::new(0)),
+    };
+    thread::spawn(move || {
+        let Ok((mut stream, _)) = listener.accept() else {
+            return;
+        };
+        let mut head = [0u8; 1024];
+        let _ = stream.read(&mut head);
+        // One byte of a never-ending head every 50 ms: each read is "activity".
+        for byte in b"HTTP/1.1 200 OK\r\nX-Slow: "
+            .iter()
+            .chain([b'a'; 200].iter())
+        {
+            if stream.write_all(&[*byte]).is_err() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    });
+    let json = config(&[&trickler], "").replace(r#""idle_ms": 60000"#, r#""idle_ms": 300"#);
+    let (engine, address) = start(&json);
+    let (mut stream, mut reader) = connect(address);
+    let started = std::time::Instant::now();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+        .unwrap();
+    let (status, _, _) = read_response(&mut reader);
+    assert_eq!(status, "HTTP/1.1 504 Gateway Timeout");
+    assert!(started.elapsed() < Duration::from_secs(2));
     engine.stop();
 }

@@ -58,7 +58,10 @@ impl LoadBalancer {
 
     /// Listener name -> (host, port) actually bound.
     fn addresses<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let addresses = self.engine.addresses().map_err(|e| to_py_err(py, e))?;
+        // The engine's lock may be held by a thread waiting for the GIL.
+        let addresses = py
+            .detach(|| self.engine.addresses())
+            .map_err(|e| to_py_err(py, e))?;
         let out = PyDict::new(py);
         for (name, address) in addresses {
             out.set_item(name, (address.ip().to_string(), address.port()))?;
@@ -95,5 +98,15 @@ impl LoadBalancer {
     /// Counters and backend states as a JSON object.
     fn stats_json(&self, py: Python<'_>) -> String {
         py.detach(|| self.engine.stats_json())
+    }
+}
+
+impl Drop for LoadBalancer {
+    /// An unstopped engine is stopped here, not in `Engine::drop`: joining its threads with
+    /// the GIL held would freeze every other Python thread meanwhile.
+    fn drop(&mut self) {
+        let engine = &self.engine;
+        // None while the interpreter shuts down: Engine::drop then stops it as before.
+        let _ = Python::try_attach(|py| py.detach(|| engine.stop()));
     }
 }

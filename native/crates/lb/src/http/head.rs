@@ -137,11 +137,12 @@ pub struct FieldFacts {
     pub content_length: Option<u64>,
     /// A Transfer-Encoding field is present.
     pub transfer_encoding: bool,
-    /// Its final coding is `chunked` (and `chunked` appears once).
+    /// It is the only Transfer-Encoding field and its value is exactly `chunked`.
     pub chunked: bool,
     pub connection_close: bool,
     pub connection_keep_alive: bool,
     pub connection_upgrade: bool,
+    /// An Upgrade field asks for exactly `websocket`.
     pub upgrade: bool,
     pub expect_continue: bool,
     pub host: Option<Span>,
@@ -168,13 +169,10 @@ pub fn field_facts(head: &[u8], headers: &[HeaderSpan]) -> Result<FieldFacts, Pa
                 }
             }
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            for item in list_items(value) {
-                if facts.chunked {
-                    // Anything after chunked (including a second chunked) is not allowed.
-                    return Err(ParseError::bad("chunked is not the final transfer coding"));
-                }
-                facts.chunked = item.eq_ignore_ascii_case(b"chunked");
-            }
+            // Only one field whose whole value is `chunked` is understood: lists, empty
+            // values and repeated fields are read differently by different parsers
+            // (request smuggling), so they leave `chunked` false and the head is refused.
+            facts.chunked = !facts.transfer_encoding && value.eq_ignore_ascii_case(b"chunked");
             facts.transfer_encoding = true;
         } else if name.eq_ignore_ascii_case(b"connection") {
             for item in list_items(value) {
@@ -190,7 +188,9 @@ pub fn field_facts(head: &[u8], headers: &[HeaderSpan]) -> Result<FieldFacts, Pa
             facts.host = Some(field.value);
             facts.host_count += 1;
         } else if name.eq_ignore_ascii_case(b"upgrade") {
-            facts.upgrade = true;
+            // Only WebSocket is tunnelled: other protocols (h2c...) would let a client reach
+            // the backend past the proxy's request checks.
+            facts.upgrade |= value.eq_ignore_ascii_case(b"websocket");
         } else if name.eq_ignore_ascii_case(b"expect") {
             facts.expect_continue = value.eq_ignore_ascii_case(b"100-continue");
         }

@@ -56,3 +56,8 @@ pub fn is_header_name(name: &[u8]) -> bool {
 pub fn is_header_value(value: &[u8]) -> bool {
     syntax::is_field_value(value)
 }
+
+/// True for a byte allowed in a request target or Host (visible ASCII).
+pub fn is_target_byte(b: u8) -> bool {
+    syntax::is_target_byte(b)
+}

@@ -10,7 +10,8 @@ pub enum Target {
     /// `/path?query`
     #[default]
     Origin,
-    /// `http://authority/path`: `path` is the origin-form part forwarded upstream.
+    /// `http://authority/path`: `path` is the origin-form part forwarded upstream, without
+    /// the fragment; it may be empty or start with `?` (the writer then adds the `/`).
     Absolute { authority: Span, path: Span },
     /// `*` (OPTIONS only).
     Asterisk,
@@ -29,11 +30,13 @@ pub struct RequestHead {
     pub minor_version: u8,
     pub headers: Vec<HeaderSpan>,
     pub body: BodyKind,
+    /// The Content-Length received (the forwarded head carries it in canonical form).
+    pub content_length: Option<u64>,
     pub keep_alive: bool,
     /// The host to route on: the Host field, or the authority of an absolute-form target.
     pub host: Option<Span>,
     pub expect_continue: bool,
-    /// `Connection: upgrade` with an `Upgrade` field.
+    /// `Connection: upgrade` with `Upgrade: websocket` (the only protocol tunnelled).
     pub upgrade: bool,
     /// Safe to send again after a failure (RFC 9110 section 9.2.2).
     pub idempotent: bool,
@@ -136,7 +139,7 @@ pub fn parse_request(
         if !facts.chunked {
             return Err(ParseError {
                 status: 501,
-                reason: "unsupported transfer coding",
+                reason: "transfer coding other than a single chunked",
             });
         }
         BodyKind::Chunked
@@ -146,6 +149,7 @@ pub fn parse_request(
             Some(n) => BodyKind::Length(n),
         }
     };
+    out.content_length = facts.content_length;
     out.keep_alive = if out.minor_version == 1 {
         !facts.connection_close
     } else {
@@ -189,6 +193,9 @@ fn classify_target(method: &[u8], target: &[u8], offset: usize) -> Result<Target
     }
     let authority_start = offset + scheme_len;
     let path_start = authority_start + authority_len;
+    // A fragment is never sent to a server (RFC 9110 section 4.2.4).
+    let path_len =
+        memchr::memchr(b'#', &rest[authority_len..]).unwrap_or(rest.len() - authority_len);
     Ok(Target::Absolute {
         authority: Span {
             start: authority_start as u32,
@@ -196,7 +203,7 @@ fn classify_target(method: &[u8], target: &[u8], offset: usize) -> Result<Target
         },
         path: Span {
             start: path_start as u32,
-            end: (offset + target.len()) as u32,
+            end: (path_start + path_len) as u32,
         },
     })
 }

@@ -1,6 +1,7 @@
 //! Response heads: status line and body framing, which depends on the request method.
 
 use super::head::{field_facts, parse_fields, HeaderSpan};
+use super::syntax::is_field_value;
 use super::{BodyKind, ParseError};
 
 /// A parsed response head (spans index the upstream buffer).
@@ -10,6 +11,10 @@ pub struct ResponseHead {
     pub status: u16,
     pub headers: Vec<HeaderSpan>,
     pub body: BodyKind,
+    /// The Content-Length received (the forwarded head carries it in canonical form).
+    pub content_length: Option<u64>,
+    /// An `Upgrade: websocket` field (a 101 must switch to what was asked for).
+    pub upgrade_websocket: bool,
     /// The upstream connection may be reused after this response.
     pub keep_alive: bool,
 }
@@ -43,6 +48,11 @@ pub fn parse_response(
     if !code.iter().all(u8::is_ascii_digit) || (line.len() > 12 && line[12] != b' ') {
         return Err(BAD);
     }
+    // The status line is relayed as received: a CR or other control in the reason phrase
+    // would reach the client.
+    if !is_field_value(&line[12..]) {
+        return Err(BAD);
+    }
     out.status = code
         .iter()
         .fold(0u16, |acc, &d| acc * 10 + u16::from(d - b'0'));
@@ -54,15 +64,15 @@ pub fn parse_response(
     if facts.transfer_encoding && facts.content_length.is_some() {
         return Err(BAD);
     }
+    if facts.transfer_encoding && !facts.chunked {
+        // Codings other than one plain `chunked` cannot be re-framed faithfully.
+        return Err(BAD);
+    }
     let no_body = request_was_head || out.status < 200 || out.status == 204 || out.status == 304;
     out.body = if no_body {
         BodyKind::Empty
     } else if facts.transfer_encoding {
-        if facts.chunked {
-            BodyKind::Chunked
-        } else {
-            BodyKind::UntilClose
-        }
+        BodyKind::Chunked
     } else {
         match facts.content_length {
             Some(0) => BodyKind::Empty,
@@ -70,6 +80,8 @@ pub fn parse_response(
             None => BodyKind::UntilClose,
         }
     };
+    out.content_length = facts.content_length;
+    out.upgrade_websocket = facts.upgrade;
     out.keep_alive = !matches!(out.body, BodyKind::UntilClose)
         && if minor == 1 {
             !facts.connection_close

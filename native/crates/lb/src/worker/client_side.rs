@@ -96,7 +96,7 @@ impl Worker {
                     self.refresh_upstream(ui);
                 }
             }
-            Phase::Head => {}
+            Phase::Head => self.start_requests(ci),
         }
     }
 
@@ -107,7 +107,9 @@ impl Worker {
             let Some(c) = self.clients.get_mut(ci) else {
                 return;
             };
-            if c.phase != Phase::Head || c.inbound.is_empty() {
+            if c.phase != Phase::Head || c.inbound.is_empty() || c.backlogged() {
+                // Backlogged: answering more pipelined requests would only grow the queue;
+                // client_writable resumes once it drains.
                 return;
             }
             if c.awaiting_first_byte {

@@ -52,6 +52,8 @@ const STAMP_SHIFT: u32 = 32;
 const STAMP_MASK: u64 = (1 << 30) - 1;
 
 const CLIENT_BUFFER: usize = 16 * 1024;
+/// Capacity of the buffer the forwarded request head is written into.
+const UPSTREAM_HEAD_CAPACITY: usize = 2048;
 const UPSTREAM_BUFFER: usize = 32 * 1024;
 /// Largest response head accepted from a backend.
 const MAX_RESPONSE_HEAD: usize = UPSTREAM_BUFFER - 1;
@@ -362,7 +364,7 @@ impl Worker {
             let spare = self.spare_clients.pop().unwrap_or_else(|| SpareClient {
                 inbound: RecvBuffer::with_capacity(CLIENT_BUFFER),
                 outbound: Vec::with_capacity(CLIENT_BUFFER),
-                upstream_head: Vec::with_capacity(2048),
+                upstream_head: Vec::with_capacity(UPSTREAM_HEAD_CAPACITY),
                 upstream_out: Vec::with_capacity(CLIENT_BUFFER),
                 request: RequestHead::default(),
                 response: ResponseHead::default(),
@@ -442,8 +444,14 @@ impl Worker {
             return;
         };
         let upstream_blocked = c.upstream_out_sent < c.upstream_out.len();
-        let reading =
-            !c.eof && c.phase != Phase::Closing && !c.inbound.is_full() && !upstream_blocked;
+        // Between requests a backlogged client is not read: pipelined requests answered
+        // locally would otherwise queue output without bound.
+        let held = c.phase == Phase::Head && c.backlogged();
+        let reading = !c.eof
+            && c.phase != Phase::Closing
+            && !c.inbound.is_full()
+            && !upstream_blocked
+            && !held;
         let mut want = if reading { READ } else { 0 };
         if c.backlogged() {
             want |= WRITE;
@@ -559,6 +567,10 @@ impl Worker {
         c.inbound.clear();
         c.outbound.clear();
         c.upstream_out.clear();
+        // A connection that queued a lot must not pin that memory in the spare list.
+        c.outbound.shrink_to(CLIENT_BUFFER);
+        c.upstream_out.shrink_to(CLIENT_BUFFER);
+        c.upstream_head.shrink_to(UPSTREAM_HEAD_CAPACITY);
         self.spare_clients.push(SpareClient {
             inbound: c.inbound,
             outbound: c.outbound,

@@ -84,9 +84,14 @@ impl Worker {
     }
 
     pub(super) fn set_upstream(&mut self, ci: usize, ui: usize) {
-        if let Some(ex) = self.clients.get_mut(ci).and_then(|c| c.exchange.as_mut()) {
-            ex.upstream = Some(ui);
-            ex.head_sent = false;
+        if let Some(c) = self.clients.get_mut(ci) {
+            // Bytes queued for an earlier connection must never reach this one.
+            c.upstream_out.clear();
+            c.upstream_out_sent = 0;
+            if let Some(ex) = c.exchange.as_mut() {
+                ex.upstream = Some(ui);
+                ex.head_sent = false;
+            }
         }
     }
 
@@ -215,9 +220,14 @@ impl Worker {
             Ok(n) => {
                 u.inbound.commit(n);
                 if let Some(c) = self.clients.get_mut(ci) {
-                    c.touch(&self.runtime, self.now);
                     if c.phase == Phase::Tunnel {
+                        c.touch(&self.runtime, self.now);
                         return self.tunnel_to_client(ci, ui);
+                    }
+                    // A response head is due within the idle timeout as a whole: a backend
+                    // trickling it byte by byte must not hold the exchange forever.
+                    if c.exchange.as_ref().is_some_and(|ex| ex.response_head_seen) {
+                        c.touch(&self.runtime, self.now);
                     }
                 }
                 self.pump_response(ci, ui);
@@ -273,7 +283,7 @@ impl Worker {
                     }
                     continue;
                 }
-                if status == 101 && !ex.upgrade {
+                if status == 101 && !(ex.upgrade && c.response.upgrade_websocket) {
                     return self.bad_gateway(ci, ui);
                 }
                 let rules = ex
@@ -341,7 +351,15 @@ impl Worker {
         let Some(mut ex) = c.exchange.take() else {
             return;
         };
-        let reusable = c.response.keep_alive && ex.request_done && !self.draining;
+        // The response may end before the request was delivered: then the upstream
+        // connection is mid-request and the client's unsent bytes belong to nobody.
+        let delivered = ex.request_done && c.upstream_out_sent >= c.upstream_out.len();
+        if !delivered {
+            c.keep_alive = false;
+        }
+        c.upstream_out.clear();
+        c.upstream_out_sent = 0;
+        let reusable = c.response.keep_alive && delivered && !self.draining;
         let status = c.response.status;
         let outcome = if status >= 500 {
             RequestOutcome::ServerError
@@ -453,6 +471,9 @@ impl Worker {
             return;
         };
         ex.upstream = None;
+        // A retry starts over from the head: a partly sent queue must not be replayed.
+        c.upstream_out.clear();
+        c.upstream_out_sent = 0;
         let runtime = Arc::clone(&ex.runtime);
         let pool = &runtime.pools[ex.pool];
         let stale_pooled = reused == Some(true);
