@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 import time
 
 import pytest
@@ -28,6 +29,18 @@ def test_new_id_has_prefix_and_26_crockford_characters() -> None:
     identifier = new_id("srv")
 
     assert ID_SHAPE.fullmatch(identifier), identifier
+
+
+def test_new_id_encodes_every_random_bit(monkeypatch: pytest.MonkeyPatch) -> None:
+    entropy = bytes.fromhex("f0e1d2c3b4a596870123")
+    monkeypatch.setattr(secrets, "token_bytes", lambda size: entropy[:size])
+
+    body = new_id("srv").partition("-")[2]
+    value = 0
+    for char in body:
+        value = value * 32 + CROCKFORD.index(char)
+
+    assert value & ((1 << 80) - 1) == int.from_bytes(entropy, "big")
 
 
 def test_new_id_encodes_the_creation_millisecond() -> None:

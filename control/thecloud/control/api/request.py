@@ -63,6 +63,8 @@ def _headers(scope: Scope) -> dict[str, str]:
 
 def _query(scope: Scope) -> dict[str, str]:
     raw = scope.get("query_string", b"").decode("latin-1")
+    if not raw:
+        return {}
     try:
         pairs = parse_qsl(raw, keep_blank_values=True, strict_parsing=False, errors="strict")
     except UnicodeDecodeError:

@@ -12,13 +12,25 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Final
 
 from thecloud.control.api.call import Call
 from thecloud.control.api.errors import ApiError
 from thecloud.control.app import Response
 
-__all__ = ["Handler", "ListOf", "Match", "QueryParam", "Route", "Router", "Versioned"]
+__all__ = [
+    "MAX_REMEMBERED_PATHS",
+    "Handler",
+    "ListOf",
+    "Match",
+    "QueryParam",
+    "Route",
+    "Router",
+    "Versioned",
+]
+
+#: Paths whose tree node a router remembers.
+MAX_REMEMBERED_PATHS: Final = 4096
 
 #: A resource handler: takes the call, returns the complete response.
 Handler = Callable[[Call], Awaitable[Response]]
@@ -130,11 +142,20 @@ class Router:
         self._root = _Node()
         for route in routes:
             self._root.add(route)
+        # The tree never changes, so the node a path ends at can be remembered: clients repeat
+        # paths. Bounded because paths come from clients; emptied when full, never grown.
+        self._found: dict[str, _Node | None] = {}
 
     def match(self, method: str, path: str) -> Match:
         """Return the matching route; ApiError 404 (no such path) or 405 (wrong method)."""
         segments = path.strip("/").split("/")
-        node = self._root.find(segments, 0)
+        if path in self._found:
+            node = self._found[path]
+        else:
+            node = self._root.find(segments, 0)
+            if len(self._found) >= MAX_REMEMBERED_PATHS:
+                self._found.clear()
+            self._found[path] = node
         if node is None:
             raise ApiError(HTTPStatus.NOT_FOUND, f"there is no resource at {path}")
         route = node.methods.get(method)

@@ -69,14 +69,24 @@ class Authorizer:
         `owner_id` names the principal owning the resource, for permissions limited to one's
         own resources (a member managing its own API keys).
         """
-        action = Action.parse(action)
-        validate_resource_type(resource_type)
-        if principal.tenant_id != tenant_id:
-            raise PermissionDeniedError(f"not allowed to {action} {resource_type}")
         owns = owner_id is not None and owner_id == principal.id
-        key = (principal.id, tenant_id, action, resource_type, project_id, owns)
+        key = (
+            principal.tenant_id,
+            principal.id,
+            tenant_id,
+            action,
+            resource_type,
+            project_id,
+            owns,
+        )
         allowed = None if self._decisions is None else self._decisions.get(key)
         if allowed is None:
+            # Checked only when deciding: a cached decision was made for checked arguments and
+            # the principal's own tenant (the key holds both tenants), so a hit needs neither.
+            action = Action.parse(action)
+            validate_resource_type(resource_type)
+            if principal.tenant_id != tenant_id:
+                raise PermissionDeniedError(f"not allowed to {action} {resource_type}")
             started = 0 if self._decisions is None else self._decisions.start()
             allowed = await self._decide(
                 principal,

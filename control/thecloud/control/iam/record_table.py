@@ -8,7 +8,7 @@ Each record lives at `iam/<kind>/<scope...>/<id>` and its name at
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Generic, Protocol, TypeVar
+from typing import Final, Generic, Protocol, TypeVar
 
 from thecloud.control.iam.errors import PreconditionFailedError
 from thecloud.control.iam.records import decode_record, encode_record
@@ -19,9 +19,13 @@ from thecloud.core.state.scoped import list_scoped
 
 __all__ = ["NamedRecord", "RecordTable"]
 
+#: Decoded records one table keeps by their stored bytes; emptied when full, never grown.
+_DECODED_MAX: Final = 4096
+
 
 class NamedRecord(Protocol):
-    """What the table needs of a record: an id and a name."""
+    """What the table needs of a record: an id and a name. Records are immutable (frozen
+    dataclasses of plain values), so the table shares one decoded record between readers."""
 
     @property
     def id(self) -> str:
@@ -44,6 +48,7 @@ class RecordTable(Generic[R]):
         self._store = store
         self._kind = kind
         self._factory = factory
+        self._decoded: dict[bytes, R] = {}
 
     def record_prefix(self, scope: Sequence[str]) -> str:
         """Return the key prefix under which the records of `scope` live."""
@@ -78,7 +83,19 @@ class RecordTable(Generic[R]):
     async def get_versioned(self, scope: Sequence[str], record_id: str) -> tuple[R, int] | None:
         """Return the record `record_id` of `scope` and its version (its ETag), or None."""
         entry = await self._store.get(self.record_prefix(scope) + record_id)
-        return None if entry is None else (decode_record(entry.value, self._factory), entry.version)
+        return None if entry is None else (self._decode(entry.value), entry.version)
+
+    def _decode(self, raw: bytes) -> R:
+        # Records are immutable and decoding depends on the bytes alone, so equal bytes may share
+        # one record: reads of a hot record skip parsing JSON. Keyed by content, so nothing can go
+        # stale.
+        found = self._decoded.get(raw)
+        if found is None:
+            found = decode_record(raw, self._factory)
+            if len(self._decoded) >= _DECODED_MAX:
+                self._decoded.clear()
+            self._decoded[raw] = found
+        return found
 
     async def get_by_name(self, scope: Sequence[str], name: str) -> R | None:
         """Return the record called `name` in `scope`, or None."""

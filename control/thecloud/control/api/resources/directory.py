@@ -13,7 +13,13 @@ from typing import Any, Protocol
 from thecloud.control.api.call import Call
 from thecloud.control.api.openapi import LIST_QUERY
 from thecloud.control.api.resources.paging import page_after_str, page_limit
-from thecloud.control.api.responses import json_response, listing, record, versioned
+from thecloud.control.api.responses import (
+    json_response,
+    listing,
+    record,
+    versioned,
+    versioned_record,
+)
 from thecloud.control.api.router import ListOf, Route, Versioned
 from thecloud.control.app import Response
 from thecloud.control.iam import Action, Project, ServiceAccount, User
@@ -92,7 +98,7 @@ class _Group:
         found, version = await self.repository(call).get_versioned(
             call.tenant_id, call.params["id"]
         )
-        return versioned(record(found), version)
+        return versioned_record(found, version)
 
     async def delete_record(self, call: Call) -> Response:
         """DELETE one record."""
