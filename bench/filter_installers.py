@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from abc import ABC, abstractmethod
 from typing import Final, Protocol
 
 from bench.filter_rules import (
@@ -55,7 +56,7 @@ class NoFilter:
         pass
 
 
-class _CommandFilter:
+class _CommandFilter(ABC):
     """A filter put in force and removed by commands run in the router namespace; a new rule
     set replaces the old by removing it first, and the time taken counts both."""
 
@@ -75,11 +76,13 @@ class _CommandFilter:
             self._remove()
             self._installed = False
 
+    @abstractmethod
     def _apply(self, rules: RuleSet) -> None:
-        raise NotImplementedError
+        """Puts `rules` in force."""
 
+    @abstractmethod
     def _remove(self) -> None:
-        raise NotImplementedError
+        """Removes what `_apply` put in force."""
 
 
 class IptablesFilter(_CommandFilter):
