@@ -66,10 +66,19 @@ class Tenant:
     token: str
 
 
-def bootstrap(state_dir: Path, workdir: Path, tenant: str) -> Tenant:
+def bootstrap(
+    state_dir: Path, workdir: Path, tenant: str, env: Mapping[str, str] | None = None
+) -> Tenant:
     """`thecloud admin bootstrap` for a new tenant; fails the test if it does not succeed."""
     made = run_cli(
-        "admin", "bootstrap", "--state-dir", str(state_dir), "--tenant", tenant, workdir=workdir
+        "admin",
+        "bootstrap",
+        "--state-dir",
+        str(state_dir),
+        "--tenant",
+        tenant,
+        workdir=workdir,
+        env=env,
     )
     assert made.returncode == 0, made.stderr
     # stderr says what was made: "tenant tnt-..., admin service account sva-...".

@@ -126,6 +126,9 @@ def test_invalid_toml_is_rejected_with_the_file(tmp_path: Path) -> None:
         ("metrics_cardinality_limit = 0", "metrics_cardinality_limit"),
         ("metrics_shm = 3", "metrics_shm"),
         ('state_dir = ""', "state_dir"),
+        ('etcd_endpoint = "127.0.0.1:2379"', "etcd_endpoint"),
+        ('etcd_endpoint = "http://a b"', "etcd_endpoint"),
+        ("etcd_endpoint = 2379", "etcd_endpoint"),
     ],
 )
 def test_bad_file_values_name_the_field_and_the_file(tmp_path: Path, line: str, field: str) -> None:
@@ -166,6 +169,13 @@ def test_environment_values_are_parsed_from_text() -> None:
     assert settings.log_level == "warning"
     assert settings.metrics_shm == Path("/dev/shm/m")
     assert settings.metrics_cardinality_limit == 42
+
+
+def test_etcd_endpoint_is_a_url_and_unset_by_default() -> None:
+    configured = load_settings(environ={"THECLOUD_ETCD_ENDPOINT": "http://127.0.0.1:2379/"})
+
+    assert load_settings(environ={}).etcd_endpoint is None
+    assert configured.etcd_endpoint == "http://127.0.0.1:2379"
 
 
 def test_empty_environment_variable_unsets_the_metrics_shm_path(tmp_path: Path) -> None:

@@ -15,13 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from thecloud.control.api.services import STORE_DIR, build_iam_services, load_keys
+from thecloud.control.api.services import build_iam_services, load_keys, open_state_store
 from thecloud.control.iam.audited_store import AuditScope
 from thecloud.control.iam.directory import new_tenant_id
 from thecloud.control.iam.tenant_setup import ADMIN_ACCOUNT
 from thecloud.core.errors import ConflictError, NotFoundError
 from thecloud.core.ids import new_id
-from thecloud.core.state import LmdbStateStore
 
 __all__ = ["ADMIN_ACCOUNT", "Bootstrapped", "bootstrap"]
 
@@ -36,13 +35,15 @@ class Bootstrapped:
     token: str = field(repr=False)
 
 
-async def bootstrap(state_dir: Path, tenant_name: str) -> Bootstrapped:
+async def bootstrap(
+    state_dir: Path, tenant_name: str, etcd_endpoint: str | None = None
+) -> Bootstrapped:
     """Create tenant `tenant_name` with an admin service account and its first API key.
 
     ConflictError if the tenant exists already (bootstrap runs once per tenant).
     """
     server_key, master_key = load_keys(state_dir)
-    async with await LmdbStateStore.open(state_dir / STORE_DIR) as store:
+    async with await open_state_store(state_dir, etcd_endpoint) as store:
         iam = build_iam_services(store, server_key, master_key)
         try:
             await iam.directory.tenants.get_by_name(tenant_name)

@@ -1,8 +1,9 @@
 """The control plane of one state directory, running in this process: store, services, reconciler.
 
 `thecloud serve` (api/mount.py) and embedded mode (`thecloud.Cloud`) start and stop it the same
-way through `ControlRuntime`, so the two never drift apart. It opens the LMDB store at
-`<state_dir>/store.lmdb` with the key files under `<state_dir>/keys/`, builds the services, and
+way through `ControlRuntime`, so the two never drift apart. It opens the state store (the LMDB
+store at `<state_dir>/store.lmdb`, or etcd when `etcd_endpoint` is set) with the key files under
+`<state_dir>/keys/`, builds the services, and
 runs the load balancer reconciler and the IAM generation follower as tasks of the current loop
 (the store's writer and watches belong to the loop that opened it).
 """
@@ -18,9 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from thecloud.control.api.services import STORE_DIR, IamServices, build_iam_services, load_keys
+from thecloud.control.api.services import (
+    IamServices,
+    build_iam_services,
+    load_keys,
+    open_state_store,
+)
 from thecloud.control.lb import LoadBalancerReconciler, native_config_parser, native_engine
-from thecloud.core.state import LmdbStateStore
 
 __all__ = ["ControlRuntime"]
 
@@ -47,11 +52,11 @@ class ControlRuntime:
     _resources: AsyncExitStack
 
     @classmethod
-    async def start(cls, state_dir: Path) -> ControlRuntime:
+    async def start(cls, state_dir: Path, etcd_endpoint: str | None = None) -> ControlRuntime:
         """Open the store, load (or create) the keys, build the services, start the tasks."""
         async with AsyncExitStack() as stack:
             server_key, master_key = load_keys(state_dir)
-            store = await LmdbStateStore.open(state_dir / STORE_DIR)
+            store = await open_state_store(state_dir, etcd_endpoint)
             stack.push_async_callback(store.close)
             services = build_iam_services(store, server_key, master_key)
             reconciler = LoadBalancerReconciler(

@@ -128,7 +128,7 @@ def serve(settings: Settings) -> None:
         from thecloud.control.api import StoreBackedApi
         from thecloud.control.lb.metrics import LoadBalancerCollector
 
-        api = StoreBackedApi(settings.state_dir)
+        api = StoreBackedApi(settings.state_dir, settings.etcd_endpoint)
         # The load balancers' counters join every scrape, read from the engines as it happens.
         registry.include_collectors(LoadBalancerCollector(api.load_balancer_stats))
         app = create_app(settings, identity, registry_expose=expose, api=api)

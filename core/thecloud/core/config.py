@@ -59,7 +59,7 @@ _DIRECT_SOURCE: Final = "Settings()"
 class _FieldRule:
     """How one setting is parsed from text and checked; the type comes from the rule's kind."""
 
-    kind: Literal["str", "int", "path", "optional_path", "choice"]
+    kind: Literal["str", "int", "path", "optional_path", "optional_url", "choice"]
     minimum: int = 0
     maximum: int | None = None
     choices: tuple[str, ...] = ()
@@ -73,6 +73,7 @@ _RULES: Final[Mapping[str, _FieldRule]] = {
     "log_format": _FieldRule("choice", choices=LOG_FORMATS),
     "metrics_shm": _FieldRule("optional_path"),
     "metrics_cardinality_limit": _FieldRule("int", minimum=1),
+    "etcd_endpoint": _FieldRule("optional_url"),
 }
 
 
@@ -97,6 +98,9 @@ class Settings:
     """Shared-memory file backing multi-process metric registries; None keeps metrics in-process."""
     metrics_cardinality_limit: int = 10000
     """Most label combinations one metric family may hold; more is refused with CapacityError."""
+    etcd_endpoint: str | None = None
+    """Client URL of the etcd cluster holding the state (`http://host:2379`); None keeps the state
+    in the embedded LMDB store under `state_dir`. The key files stay in `state_dir` either way."""
 
     def __post_init__(self) -> None:
         for field in fields(self):
@@ -134,12 +138,24 @@ def _check_value(rule: _FieldRule, value: object, *, from_text: bool) -> object:
         if not isinstance(value, str) or value.strip().lower() not in rule.choices:
             raise ValueError(f"expected one of {', '.join(rule.choices)}, got {value!r}")
         return value.strip().lower()
-    if rule.kind == "optional_path" and (value is None or (from_text and value == "")):
-        # An empty environment variable is the only way to unset a path from the shell.
+    if rule.kind.startswith("optional_") and (value is None or (from_text and value == "")):
+        # An empty environment variable is the only way to unset a setting from the shell.
         return None
+    if rule.kind == "optional_url":
+        return _check_url(value)
     if not isinstance(value, str | os.PathLike) or not os.fspath(value):
         raise ValueError(f"expected a non-empty path, got {value!r}")
     return Path(value).expanduser()
+
+
+def _check_url(value: object) -> str:
+    if (
+        not isinstance(value, str)
+        or not value.startswith(("http://", "https://"))
+        or any(c.isspace() for c in value)
+    ):
+        raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+    return value.rstrip("/")
 
 
 def _parse(name: str, value: object, source: str, *, from_text: bool) -> object:

@@ -21,10 +21,11 @@ __all__ = ["StoreBackedApi"]
 
 
 class StoreBackedApi:
-    """A V1Api over the LMDB store of one state directory, with its own lifecycle."""
+    """A V1Api over the store of one state directory (or etcd), with its own lifecycle."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, etcd_endpoint: str | None = None) -> None:
         self._state_dir = state_dir
+        self._etcd_endpoint = etcd_endpoint
         self._runtime: ControlRuntime | None = None
         self._api: V1Api | None = None
         # Fixed documents do not need the store, so they are ready before startup.
@@ -40,7 +41,7 @@ class StoreBackedApi:
 
     async def startup(self) -> None:
         """Start the control runtime of the state directory and build the API over it."""
-        self._runtime = await ControlRuntime.start(self._state_dir)
+        self._runtime = await ControlRuntime.start(self._state_dir, self._etcd_endpoint)
         self._api = V1Api(self._runtime.services)
 
     async def shutdown(self) -> None:

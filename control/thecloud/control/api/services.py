@@ -26,7 +26,7 @@ from thecloud.control.iam.quotas import QuotaService
 from thecloud.control.iam.tenant_setup import TenantSetup
 from thecloud.control.lb import ConfigParser, LoadBalancerService, native_config_parser
 from thecloud.control.operations import OperationStore
-from thecloud.core.state import StateStore
+from thecloud.core.state import EtcdStateStore, LmdbStateStore, StateStore
 
 __all__ = [
     "KEYS_DIR",
@@ -36,6 +36,7 @@ __all__ = [
     "IamServices",
     "build_iam_services",
     "load_keys",
+    "open_state_store",
 ]
 
 #: Under the state directory: the LMDB state store of the control plane.
@@ -72,6 +73,16 @@ class IamServices:
     load_balancers: LoadBalancerService
     server_key: ServerKey
     master_key: ServerKey
+
+
+async def open_state_store(
+    state_dir: Path, etcd_endpoint: str | None = None
+) -> LmdbStateStore | EtcdStateStore:
+    """The control plane's store: etcd at `etcd_endpoint` when set (a cluster), else the embedded
+    LMDB store under `state_dir`. The caller closes it."""
+    if etcd_endpoint is not None:
+        return await EtcdStateStore.open(etcd_endpoint)
+    return await LmdbStateStore.open(state_dir / STORE_DIR)
 
 
 def load_keys(state_dir: Path) -> tuple[ServerKey, ServerKey]:

@@ -79,7 +79,7 @@ def bootstrap(
         # Imported on use, like serve's dependencies.
         from thecloud.control.bootstrap import bootstrap as run_bootstrap
 
-        made = asyncio.run(run_bootstrap(settings.state_dir, tenant))
+        made = asyncio.run(run_bootstrap(settings.state_dir, tenant, settings.etcd_endpoint))
         typer.echo(
             f"tenant {made.tenant_id}, admin service account {made.service_account_id}", err=True
         )
