@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import http.client
 import socket
 import ssl
@@ -14,11 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from tests.self_signed import write_self_signed
 from thecloud.core.errors import InvalidArgumentError, StateError
 from thecloud.dataplane.lb import LoadBalancer, LoadBalancerConfig
 from thecloud.dataplane.metrics import Registry
@@ -130,32 +126,6 @@ def test_lifecycle_errors_are_clear(backend_one: str) -> None:
         lb.stop()
 
 
-def _self_signed(directory: Path, name: str) -> tuple[Path, bytes]:
-    """Writes `name`.crt/.key for common name `name`; returns the cert path and its DER."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    (directory / f"{name}.crt").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    (directory / f"{name}.key").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return directory / f"{name}.crt", certificate.public_bytes(serialization.Encoding.DER)
-
-
 def _tls_get(address: tuple[str, int], server_name: str) -> tuple[bytes, bytes]:
     """One GET over TLS with SNI `server_name`; returns the server certificate and response."""
     context = ssl.create_default_context()
@@ -177,8 +147,10 @@ def _tls_get(address: tuple[str, int], server_name: str) -> tuple[bytes, bytes]:
 def test_terminates_tls_with_the_certificate_chosen_by_sni(
     backend_one: str, tmp_path: Path
 ) -> None:
-    a_cert, a_der = _self_signed(tmp_path, "a.example")
-    b_cert, b_der = _self_signed(tmp_path, "b.example")
+    a = write_self_signed(tmp_path, "a.example", "a.example")
+    b = write_self_signed(tmp_path, "b.example", "b.example")
+    a_cert, a_der = a.cert_file, a.der
+    b_cert, b_der = b.cert_file, b.der
     certificates = [
         {"cert_file": str(c), "key_file": str(c.with_suffix(".key")), "server_names": [n]}
         for c, n in ((a_cert, "a.example"), (b_cert, "b.example"))
