@@ -93,21 +93,22 @@ def test_consistent_hash_on_client_ip_is_stable() -> None:
             assert len(_counts(proxy.port, 20)) == 1
 
 
-def test_consistent_hash_moves_only_the_keys_of_a_removed_backend() -> None:
+def test_consistent_hash_moves_the_keys_of_a_removed_backend_and_few_others() -> None:
     with backends(4) as pool:
         algorithm = {"kind": "consistent_hash", "hash_on": "header", "key": "x-user"}
         document = config(pool, pool={"algorithm": algorithm})
-        users = [f"user-{i}" for i in range(60)]
+        users = [f"user-{i}" for i in range(200)]
         with running(document) as proxy:
             before = {u: request(proxy.port, "/", {"X-User": u}).header("x-backend") for u in users}
             document["pools"][0]["backends"] = document["pools"][0]["backends"][:3]
             proxy.balancer.update(LoadBalancerConfig.from_dict(document))
             after = {u: request(proxy.port, "/", {"X-User": u}).header("x-backend") for u in users}
-        for user in users:
-            if before[user] != "b3":
-                assert after[user] == before[user], user
-            else:
-                assert after[user] != "b3"
+    assert all(after[u] != "b3" for u in users)
+    # A rebuilt Maglev table reassigns the removed backend's slots plus a little churn (a few
+    # percent of the table, see the crate's unit tests), so most other keys stay where they were.
+    survivors = [u for u in users if before[u] != "b3"]
+    moved = [u for u in survivors if after[u] != before[u]]
+    assert len(moved) <= 0.1 * len(survivors), moved
 
 
 def test_sticky_cookie_keeps_a_client_on_its_backend() -> None:
