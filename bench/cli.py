@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 import traceback
@@ -13,6 +14,7 @@ from typing import TextIO
 from bench import registry
 from bench.context import RunContext
 from bench.document import build_document, default_path, utc_now, write_document
+from bench.plot import plot_document
 from bench.table import render_table
 
 ALL = "all"
@@ -23,7 +25,7 @@ def parser() -> argparse.ArgumentParser:
     """The argument parser (separate so tests can inspect it)."""
     p = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Measure The Cloud against its anchors; print a table and save JSON.",
+        description="Measure The Cloud against its anchors; print a table, save JSON and a plot.",
         epilog="Exit status is 0 even when a target is missed (a benchmark is a measurement); "
         "it is nonzero when a benchmark fails to run.",
     )
@@ -38,6 +40,13 @@ def parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="where to write the JSON document (a directory when several benchmarks run); "
         "default bench/results/<name>-<timestamp>.json",
+    )
+    p.add_argument(
+        "--replot",
+        type=Path,
+        nargs="+",
+        metavar="JSON",
+        help="redraw the plots of saved JSON documents (next to each, as .png) and exit",
     )
     return p
 
@@ -76,8 +85,28 @@ def run_one(name: str, *, quick: bool, json_path: Path | None, out: TextIO) -> P
     )
     path = write_document(document, json_path or default_path(name, started))
     out.write(render_table(result, quick=quick))
-    print(f"took {duration:.1f} s; JSON: {path}\n", file=out, flush=True)
+    picture = plot_document(document, path.with_suffix(".png"))
+    drawn = "" if picture is None else f"; plot: {picture}"
+    print(f"took {duration:.1f} s; JSON: {path}{drawn}\n", file=out, flush=True)
     return path
+
+
+def replot(paths: Sequence[Path], out: TextIO) -> int:
+    """Redraws the plot of each saved document; nonzero when one cannot be read."""
+    status = 0
+    for path in paths:
+        try:
+            document = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            print(f"{path}: cannot read a benchmark document: {error}", file=sys.stderr)
+            status = 1
+            continue
+        picture = plot_document(document, path.with_suffix(".png"))
+        print(
+            f"{path}: {'no case with an anchor or target' if picture is None else picture}",
+            file=out,
+        )
+    return status
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
@@ -88,6 +117,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     if args.list:
         list_benchmarks(out)
         return 0
+    if args.replot:
+        return replot(args.replot, out)
     if not args.names:
         p.error("name at least one benchmark, 'all', or use --list")
     names = selected(args.names, p)
