@@ -207,9 +207,13 @@ static __always_inline __u32 fw_judge(__u32 slot, __u8 kind, __u8 dir, struct fw
     return fw_ranges(v, slot, port);
 }
 
-/* Advances a tracked flow; returns 0 when the entry has expired (then it is judged anew). */
-static __always_inline int fw_ct_step(struct fw_ct_val *ct, struct fw_pkt *p, __u8 dir, __u64 now)
+/* Advances a tracked flow; returns 0 when the entry has expired or belongs to an earlier
+ * attachment of the interface (then the packet is judged anew). */
+static __always_inline int fw_ct_step(struct fw_ct_val *ct, struct fw_pkt *p, __u8 dir, __u64 now,
+                                      __u32 epoch)
 {
+    if (ct->epoch != epoch)
+        return 0;
     __u64 age = now - ct->last;
     __u64 timeout = FW_CT_OTHER_J;
     if (p->ipproto == IPPROTO_TCP) {
@@ -342,7 +346,7 @@ static __always_inline int fw_filter(void *data, void *data_end, __u32 ifindex, 
             ct = conntrack6.lookup(&k6);
             asm volatile("/* ct6 */" : "+r"(ct));
         }
-        if (ct && fw_ct_step(ct, &p, dir, now)) {
+        if (ct && fw_ct_step(ct, &p, dir, now, ifc->epoch)) {
             fw_stat(FW_STAT_CT_HIT);
             return 1;
         }
@@ -358,6 +362,7 @@ static __always_inline int fw_filter(void *data, void *data_end, __u32 ifindex, 
         struct fw_ct_val nv = {};
         nv.last = now;
         nv.origin = dir;
+        nv.epoch = ifc->epoch;
         nv.state = FW_CT_ESTABLISHED;
         if (p.ipproto == IPPROTO_TCP) {
             if (p.tcp_flags & FW_TCP_RST)

@@ -110,7 +110,7 @@ struct fw_iface {
     __u32 sg_set;
     __u32 acl_set;
     __u32 flags;
-    __u32 pad;
+    __u32 epoch; /* the attachment's; flows tracked under another epoch are not honoured */
 };
 
 /* Per-rule counters, per CPU, indexed by rule id (stable across generations). */
@@ -154,7 +154,10 @@ struct fw_ct_val {
     __u64 last; /* jiffies of the last refresh */
     __u8 state;
     __u8 origin; /* direction of the packet that opened the flow */
-    __u8 pad[6];
+    __u8 pad[2];
+    /* The interface attachment that admitted the flow: a detach leaves its entries to age out
+     * of the LRU, and an interface attached later under the same ifindex must not inherit them. */
+    __u32 epoch;
 };
 
 /* DDoS guard: per-source GCRA state (theoretical arrival times) for new TCP and for UDP. */

@@ -160,6 +160,28 @@ def test_return_traffic_of_an_allowed_flow_passes(fw: tuple[Firewall, str]) -> N
         firewall.update_group(GROUP)
 
 
+def test_flows_do_not_outlive_their_attachment(fw: tuple[Firewall, str]) -> None:
+    firewall, ifname = fw
+    out = eth(ipv4(INSTANCE, REMOTE, 6, tcp(41100, 8080)))
+    back = eth(ipv4(REMOTE, INSTANCE, 6, tcp(8080, 41100, flags=0x10)))
+    opened = SecurityGroup(
+        GROUP.id, [*GROUP.rules, Rule("egress", "tcp", (8080, 8080), "0.0.0.0/0")]
+    )
+    firewall.attach(ifname, [opened])
+    try:
+        assert verdict(fw, out, "tc_egress") == OK
+        assert verdict(fw, back) == OK
+        firewall.attach(ifname, [opened])  # new settings, same attachment: the flow carries on
+        assert verdict(fw, back) == OK
+        firewall.detach(ifname)
+        firewall.attach(ifname, [opened])  # a new attachment (a reused ifindex) starts afresh
+        assert verdict(fw, back) == SHOT
+        assert verdict(fw, out, "tc_egress") == OK
+        assert verdict(fw, back) == OK
+    finally:
+        firewall.attach(ifname, [GROUP])
+
+
 def test_acl_is_evaluated_before_the_group(fw: tuple[Firewall, str]) -> None:
     firewall, ifname = fw
     acl = NetworkAcl(

@@ -236,7 +236,7 @@ def test_too_many_ranges_for_one_prefix_is_a_capacity_error() -> None:
 
 
 def _state(groups: list[SecurityGroup], acl: NetworkAcl | None = None):
-    attached = {"vm": Attachment(7, tuple(g.id for g in groups), acl and acl.id, ("10.0.0.5",))}
+    attached = {"vm": Attachment(7, tuple(g.id for g in groups), acl and acl.id, ("10.0.0.5",), 1)}
     acls = {} if acl is None else {acl.id: acl}
     return {g.id: g for g in groups}, acls, attached
 

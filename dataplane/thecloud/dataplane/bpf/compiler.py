@@ -29,6 +29,9 @@ class Attachment:
     groups: tuple[str, ...]
     acl: str | None
     addresses: tuple[str, ...]
+    epoch: int
+    """Names this attachment in flow state: flows tracked under an earlier attachment of the
+    same ifindex are judged anew instead of inherited."""
 
 
 @dataclass
@@ -129,7 +132,8 @@ class Plan:
 
     sources: dict[SetName, SetSource]
     compiled: dict[SetName, CompiledRules]
-    ifaces: dict[int, tuple[SetName, SetName | None]]
+    ifaces: dict[int, tuple[SetName, SetName | None, int]]
+    """Per ifindex: its security-group set, its ACL set and its attachment epoch."""
     owners: dict[Owner, Sequence[object]]
     ids: dict[Owner, list[int]]
     reused_ids: list[int]
@@ -251,7 +255,7 @@ def compile_state(
 
     sources: dict[SetName, SetSource] = {}
     compiled: dict[SetName, CompiledRules] = {}
-    ifaces: dict[int, tuple[SetName, SetName | None]] = {}
+    ifaces: dict[int, tuple[SetName, SetName | None, int]] = {}
     for att in attached.values():
         combo = tuple(sorted(set(att.groups)))
         sg_name: SetName = ("sg", combo)
@@ -273,7 +277,7 @@ def compile_state(
                     compiler = RuleCompiler()
                     _add_acl(compiler, acls[att.acl], ids)
                     compiled[acl_name] = compiler.build()
-        ifaces[att.ifindex] = (sg_name, acl_name)
+        ifaces[att.ifindex] = (sg_name, acl_name, att.epoch)
     # Everything not compiled above is still checked, so bad input never waits in state.
     compiled_groups = {gid for name in compiled if name[0] == "sg" for gid in name[1]}
     for gid, group in groups.items():

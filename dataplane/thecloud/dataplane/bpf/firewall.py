@@ -21,6 +21,7 @@ source-address anti-spoofing, implicit DHCP, ICMP errors related to a tracked fl
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import struct
 import weakref
 from collections.abc import Callable, Sequence
@@ -98,6 +99,7 @@ class Firewall:
         self._groups: dict[str, SecurityGroup] = {}
         self._acls: dict[str, NetworkAcl] = {}
         self._attached: dict[str, Attachment] = {}
+        self._epochs = 0  # the last attachment epoch handed out (flow state of the maps)
         self._guards: dict[str, int] = {}
         self._ids = RuleIds(max_rules)
         self._closed = False
@@ -145,6 +147,7 @@ class Firewall:
             groups=tuple(g.id for g in groups),
             acl=None if acl is None else acl.id,
             addresses=tuple(addresses),
+            epoch=self._epoch_for(ifname, index),
         )
         before = (self._groups, self._acls, self._attached)
         self._apply(new_groups, new_acls, attached)
@@ -170,9 +173,7 @@ class Firewall:
         if acl is not None:
             acls[acl.id] = acl
         attached = dict(self._attached)
-        attached[ifname] = Attachment(
-            att.ifindex, att.groups, None if acl is None else acl.id, att.addresses
-        )
+        attached[ifname] = dataclasses.replace(att, acl=None if acl is None else acl.id)
         self._apply(self._groups, acls, attached)
 
     def detach(self, ifname: str) -> None:
@@ -346,6 +347,15 @@ class Firewall:
         self._sets.install(plan)
         self._ids.commit(plan.owners, plan.ids)
         self._groups, self._acls, self._attached = groups, acls, attached
+
+    def _epoch_for(self, ifname: str, index: int) -> int:
+        """The epoch of an attachment: kept when the same interface is attached again with new
+        settings (its flows carry on, as on a group update), fresh for a new interface."""
+        current = self._attached.get(ifname)
+        if current is not None and current.ifindex == index:
+            return current.epoch
+        self._epochs += 1
+        return self._epochs
 
     def _forget(self, ifname: str) -> None:
         attached = {k: v for k, v in self._attached.items() if k != ifname}

@@ -35,7 +35,7 @@ from thecloud.dataplane.bpf._compile import (
 from thecloud.dataplane.bpf.compiler import Plan, SetName, SetSource
 
 IFACE: Final = struct.Struct("<IIII")
-"""struct fw_iface: sg_set slot, acl_set slot, flags, pad."""
+"""struct fw_iface: sg_set slot, acl_set slot, flags, attachment epoch."""
 IFACE_HAS_ACL: Final = 1
 IFACE_ATTACHED: Final = 2
 IFACE_DIRECT: Final = 65536
@@ -201,10 +201,10 @@ class RuleSets:
         """Writes half `gen` of the interface settings: the planned interfaces, and zeros
         (detached) for interfaces that half held before."""
         values: dict[int, bytes] = {}
-        for index, (sg_name, acl_name) in plan.ifaces.items():
+        for index, (sg_name, acl_name, epoch) in plan.ifaces.items():
             flags = IFACE_ATTACHED | (IFACE_HAS_ACL if acl_name is not None else 0)
             acl_slot = sets[acl_name].slot if acl_name is not None else 0
-            values[index] = IFACE.pack(sets[sg_name].slot, acl_slot, flags, 0)
+            values[index] = IFACE.pack(sets[sg_name].slot, acl_slot, flags, epoch)
         written = self._written[gen]
         stale = written - set(values)
         written |= set(values)  # before writing: a failure half way is cleaned next time
