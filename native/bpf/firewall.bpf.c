@@ -70,6 +70,7 @@ BPF_F_TABLE("hash", struct fw_overflow_key, struct fw_overflow, set_overflow, FW
 BPF_ARRAY(cur_gen, __u32, 1);
 BPF_ARRAY(iface_cfg, struct fw_iface, 2 * FW_IFACE_DIRECT);
 BPF_HASH(iface_cfg_big, struct fw_iface_key, struct fw_iface, FW_IFACE_BIG_MAX);
+BPF_HASH(iface_addrs, struct fw_iface_addr, __u32, FW_IFACE_ADDRS_MAX);
 
 BPF_PERCPU_ARRAY(rule_counters, struct fw_counter, FW_MAX_RULES);
 BPF_PERCPU_ARRAY(fw_stats, __u64, FW_STAT_COUNT);
@@ -262,6 +263,22 @@ static __always_inline int fw_is_nd(struct fw_pkt *p)
            p->icmp_type <= 137;
 }
 
+/* Whether a packet from the instance may carry its source address: one of the instance's own
+ * (of this attachment), or one a host without an address yet must use (IPv6 link-local, and
+ * the unspecified address of a DHCP request). */
+static __always_inline int fw_source_allowed(struct fw_pkt *p, __u32 ifindex, __u32 epoch)
+{
+    if (p->family == FW_FAMILY_V6 && p->saddr[0] == 0xfe && (p->saddr[1] & 0xc0) == 0x80)
+        return 1;
+    if (p->family == FW_FAMILY_V4 && p->pclass == FW_PROTO_UDP && p->sport == 68 &&
+        p->dport == 67 && !(p->saddr[0] | p->saddr[1] | p->saddr[2] | p->saddr[3]))
+        return 1;
+    struct fw_iface_addr key = {.ifindex = ifindex, .family = p->family};
+    __builtin_memcpy(key.addr, p->saddr, 16);
+    __u32 *owner = iface_addrs.lookup(&key);
+    return owner && *owner == epoch;
+}
+
 /* 1 = pass, 0 = drop. */
 static __always_inline int fw_filter(void *data, void *data_end, __u32 ifindex, __u32 len,
                                      __u8 dir)
@@ -298,6 +315,12 @@ static __always_inline int fw_filter(void *data, void *data_end, __u32 ifindex, 
     }
     if (!ifc || !(ifc->flags & FW_IFACE_ATTACHED)) {
         fw_stat(FW_STAT_NO_IFACE);
+        return 0;
+    }
+
+    if (dir == FW_DIR_EGRESS && (ifc->flags & FW_IFACE_CHECK_SOURCE) &&
+        !fw_source_allowed(&p, ifindex, ifc->epoch)) {
+        fw_stat(FW_STAT_SPOOFED);
         return 0;
     }
 

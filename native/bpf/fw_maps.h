@@ -36,6 +36,7 @@
 
 #define FW_IFACE_HAS_ACL 1
 #define FW_IFACE_ATTACHED 2 /* set in every configured entry: array slots start zeroed */
+#define FW_IFACE_CHECK_SOURCE 4 /* the instance may send only from its addresses (iface_addrs) */
 /* Interface settings live outside the maps of maps, in plain maps the verifier can inline
  * (a lookup through an inner map is an indirect call, ~25 ns here): an array indexed by
  * gen * FW_IFACE_DIRECT + ifindex, and for larger ifindexes a hash keyed by (gen, ifindex).
@@ -46,6 +47,16 @@
 struct fw_iface_key {
     __u32 gen;
     __u32 ifindex;
+};
+
+/* An instance's own address on an interface (anti-spoofing); the value is the attachment's
+ * epoch, so an entry left over from an earlier attachment does not count. */
+#define FW_IFACE_ADDRS_MAX 65536
+struct fw_iface_addr {
+    __u32 ifindex;
+    __u8 family;
+    __u8 pad[3];
+    __u8 addr[16];
 };
 
 /* Bits before the address in the LPM key: kind_dir, family, proto, pad. */
@@ -193,6 +204,7 @@ enum fw_stat {
     FW_STAT_GUARD_PASS,
     FW_STAT_GUARD_SYN_DROP,
     FW_STAT_GUARD_UDP_DROP,
+    FW_STAT_SPOOFED,        /* from an instance, with a source address not its own: dropped */
     FW_STAT_COUNT,
 };
 

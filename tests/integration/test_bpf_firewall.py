@@ -108,6 +108,20 @@ def test_return_traffic_passes_and_unsolicited_inbound_is_dropped(
     assert glob["group_deny"] >= 3
 
 
+def test_an_instance_cannot_send_from_an_address_it_was_not_given(
+    firewall: Firewall, lab: tuple[Lab, Host, Host]
+) -> None:
+    _, instance, remote = lab
+    group = SecurityGroup("sg-ping", [Rule("egress", "icmp", None, LAN)])
+    firewall.attach(instance.host_if, [group], addresses=[instance.v4])
+    spoofed = "10.77.0.99"
+    sh("ip", "netns", "exec", instance.ns, "ip", "addr", "add", f"{spoofed}/24", "dev", "eth0")
+    ping = ("ip", "netns", "exec", instance.ns, "ping", "-c1", "-W1", "-q", "-I")
+    assert sh(*ping, instance.v4, remote.v4, check=False).returncode == 0
+    assert sh(*ping, spoofed, remote.v4, check=False).returncode != 0
+    assert firewall.stats()["global"]["spoofed_source"] >= 1
+
+
 def test_network_acl_first_match_wins(firewall: Firewall, lab: tuple[Lab, Host, Host]) -> None:
     _, instance, remote = lab
     group = SecurityGroup("sg-acl", [Rule("ingress", "tcp", None, LAN)])

@@ -182,6 +182,33 @@ def test_flows_do_not_outlive_their_attachment(fw: tuple[Firewall, str]) -> None
         firewall.attach(ifname, [GROUP])
 
 
+def test_an_instance_may_send_only_from_its_own_addresses(fw: tuple[Firewall, str]) -> None:
+    firewall, ifname = fw
+    egress = [Rule("egress", "udp", None, "0.0.0.0/0"), Rule("egress", "udp", None, "::/0")]
+    opened = SecurityGroup(GROUP.id, [*GROUP.rules, *egress])
+
+    def sent(src: str, dst: str = REMOTE, sport: int = 5000, dport: int = 53) -> int:
+        if ":" in src:
+            return verdict(fw, eth(ipv6(src, dst, 17, udp(sport, dport)), ETH_IP6), "tc_egress")
+        return verdict(fw, eth(ipv4(src, dst, 17, udp(sport, dport))), "tc_egress")
+
+    firewall.attach(ifname, [opened], addresses=[INSTANCE, INSTANCE6])
+    try:
+        spoofed_before = firewall.stats()["global"]["spoofed_source"]
+        assert sent(INSTANCE) == OK
+        assert sent(INSTANCE6, REMOTE6) == OK
+        assert sent("10.1.0.6") == SHOT
+        assert sent("fd01::6", REMOTE6) == SHOT
+        assert sent("fe80::5", REMOTE6) == OK  # link-local: before any address is configured
+        assert sent("0.0.0.0", "255.255.255.255", 68, 67) == OK  # a DHCP request
+        assert sent("0.0.0.0", REMOTE, 68, 53) == SHOT
+        assert firewall.stats()["global"]["spoofed_source"] - spoofed_before == 3
+        firewall.attach(ifname, [opened])  # no addresses given: sources are not checked
+        assert sent("10.1.0.6") == OK
+    finally:
+        firewall.attach(ifname, [GROUP])
+
+
 def test_acl_is_evaluated_before_the_group(fw: tuple[Firewall, str]) -> None:
     firewall, ifname = fw
     acl = NetworkAcl(

@@ -125,6 +125,17 @@ class SetSource:
         )
 
 
+@dataclass(frozen=True)
+class InterfacePlan:
+    """What one interface uses in a generation."""
+
+    sg_set: SetName
+    acl_set: SetName | None
+    epoch: int
+    addresses: tuple[str, ...]
+    """The instance's own addresses (canonical): when there are any, it may send from these only."""
+
+
 @dataclass
 class Plan:
     """One generation, compiled: the rule sets (new ones compiled, unchanged ones named only),
@@ -132,8 +143,7 @@ class Plan:
 
     sources: dict[SetName, SetSource]
     compiled: dict[SetName, CompiledRules]
-    ifaces: dict[int, tuple[SetName, SetName | None, int]]
-    """Per ifindex: its security-group set, its ACL set and its attachment epoch."""
+    ifaces: dict[int, InterfacePlan]
     owners: dict[Owner, Sequence[object]]
     ids: dict[Owner, list[int]]
     reused_ids: list[int]
@@ -255,8 +265,8 @@ def compile_state(
 
     sources: dict[SetName, SetSource] = {}
     compiled: dict[SetName, CompiledRules] = {}
-    ifaces: dict[int, tuple[SetName, SetName | None, int]] = {}
-    for att in attached.values():
+    ifaces: dict[int, InterfacePlan] = {}
+    for ifname, att in attached.items():
         combo = tuple(sorted(set(att.groups)))
         sg_name: SetName = ("sg", combo)
         if sg_name not in sources:
@@ -277,7 +287,8 @@ def compile_state(
                     compiler = RuleCompiler()
                     _add_acl(compiler, acls[att.acl], ids)
                     compiled[acl_name] = compiler.build()
-        ifaces[att.ifindex] = (sg_name, acl_name, att.epoch)
+        own = tuple(_address(f"interface {ifname}", a) for a in att.addresses)
+        ifaces[att.ifindex] = InterfacePlan(sg_name, acl_name, att.epoch, own)
     # Everything not compiled above is still checked, so bad input never waits in state.
     compiled_groups = {gid for name in compiled if name[0] == "sg" for gid in name[1]}
     for gid, group in groups.items():

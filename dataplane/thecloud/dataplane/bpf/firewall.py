@@ -15,7 +15,7 @@ Calls block (compiling and filling maps take milliseconds to ~0.5 s for 100k rul
 thread-safe: an asyncio caller runs them in one worker thread.
 
 Implicit passes: ARP and other non-IP frames, IPv6 neighbour discovery. Not done here (yet):
-source-address anti-spoofing, implicit DHCP, ICMP errors related to a tracked flow.
+implicit DHCP, ICMP errors related to a tracked flow.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ STAT_NAMES: Final = (
     "guard_pass",
     "guard_syn_drop",
     "guard_udp_drop",
+    "spoofed_source",
 )
 COUNTER_FIELDS: Final = ("packets", "bytes", "allowed", "denied")
 _GUARD: Final = struct.Struct("<QQQQ")
@@ -111,7 +112,7 @@ class Firewall:
         fd = program.map_fd
         return RuleSets(
             (fd("set_rules"), fd("set_hash"), fd("set_info"), fd("set_overflow")),
-            (fd("iface_cfg"), fd("iface_cfg_big")),
+            (fd("iface_cfg"), fd("iface_cfg_big"), fd("iface_addrs")),
             fd("cur_gen"),
             fd("prefix_masks"),
         )
@@ -129,7 +130,10 @@ class Firewall:
         """Filters `ifname` (the host side of an instance interface) with these groups and ACL.
 
         `addresses` are the instance's addresses on it: they join the groups' members, so rules
-        naming these groups as their source follow. Attaching again replaces the settings.
+        naming these groups as their source follow, and when given they are the only source
+        addresses the instance may send from (anti-spoofing; IPv6 link-local sources and DHCP
+        requests from 0.0.0.0 pass). Attaching again replaces the settings and keeps the
+        interface's tracked flows; a detach ends them.
         """
         self._check_open()
         index = netlink.ifindex(ifname)

@@ -4,7 +4,8 @@ Each rule set (an interface's groups, or an ACL) is an LPM trie and a hash (for 
 many prefixes of few lengths), in one slot of the maps of maps `set_rules` and `set_hash`, plus
 its class table in `set_info`; none is modified once published. Which slots an interface uses
 lives in `iface_cfg` / `iface_cfg_big` (plain maps the verifier inlines), in two halves selected
-by `cur_gen`, which a packet reads once. Installing a new state:
+by `cur_gen`, which a packet reads once; the instances' own addresses (anti-spoofing) are in
+`iface_addrs`, stamped with their attachment's epoch. Installing a new state:
 
 1. create and fill fresh maps for the sets that changed (a failure closes them: nothing
    changed); sets whose inputs are unchanged keep their slot;
@@ -19,6 +20,7 @@ A packet is judged by one state from start to end; nothing it can read is ever m
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import struct
 from dataclasses import dataclass
@@ -38,6 +40,10 @@ IFACE: Final = struct.Struct("<IIII")
 """struct fw_iface: sg_set slot, acl_set slot, flags, attachment epoch."""
 IFACE_HAS_ACL: Final = 1
 IFACE_ATTACHED: Final = 2
+IFACE_CHECK_SOURCE: Final = 4
+IFACE_ADDR: Final = struct.Struct("<IB3x16s")
+"""struct fw_iface_addr: ifindex, family (4 or 6), the address zero-padded to 16 bytes."""
+IFACE_ADDRS_MAX: Final = 65536
 IFACE_DIRECT: Final = 65536
 """Interfaces below this ifindex sit in an array (FW_IFACE_DIRECT), the others in a hash."""
 IFACE_BIG_MAX: Final = 4096
@@ -79,14 +85,15 @@ class RuleSets:
     def __init__(
         self,
         sets: tuple[int, int, int, int],
-        ifaces: tuple[int, int],
+        ifaces: tuple[int, int, int],
         cur_gen: int,
         masks: int,
     ):
-        """Map fds: (set_rules, set_hash, set_info, set_overflow), (iface_cfg, iface_cfg_big),
-        cur_gen, prefix_masks."""
+        """Map fds: (set_rules, set_hash, set_info, set_overflow), (iface_cfg, iface_cfg_big,
+        iface_addrs), cur_gen, prefix_masks."""
         self._set_rules, self._set_hash, self._set_info, self._overflow = sets
-        self._ifaces, self._big_ifaces = ifaces
+        self._ifaces, self._big_ifaces, self._iface_addrs = ifaces
+        self._addresses: dict[bytes, int] = {}  # iface_addrs as written: key -> epoch
         self._cur_gen = cur_gen
         self._gen = 0
         self._installed = False
@@ -117,13 +124,19 @@ class RuleSets:
             raise CapacityError(f"more than {IFACE_BIG_MAX} interfaces with ifindex >= 65536")
         if len(plan.compiled) > len(self._free):
             raise CapacityError(f"more than {MAX_SETS - 1} distinct rule sets")
+        addresses = _address_entries(plan)
+        if len(addresses) > IFACE_ADDRS_MAX:
+            raise CapacityError(f"more than {IFACE_ADDRS_MAX} instance addresses")
         fresh = self._publish(plan)
         try:
+            # Both the old and the new state's addresses are valid until the barrier.
+            self._write_addresses({**self._addresses, **addresses})
             gen = self._gen ^ 1 if self._installed else self._gen
             current = {**self._published, **fresh}
             self._write_ifaces(gen, plan, current)
         except BaseException:
             self._retire(list(fresh.values()))
+            self._write_addresses(self._addresses)
             raise
         syscall.map_update(self._cur_gen, _U32.pack(0), _U32.pack(gen))
         self._gen, self._installed = gen, True
@@ -136,6 +149,7 @@ class RuleSets:
             name: published for name, published in current.items() if name in plan.sources
         }
         self._retire(stale)
+        self._write_addresses(addresses)
 
     def _publish(self, plan: Plan) -> dict[SetName, PublishedSet]:
         """Fresh maps for the compiled sets, in free slots, with their overflow entries."""
@@ -201,10 +215,12 @@ class RuleSets:
         """Writes half `gen` of the interface settings: the planned interfaces, and zeros
         (detached) for interfaces that half held before."""
         values: dict[int, bytes] = {}
-        for index, (sg_name, acl_name, epoch) in plan.ifaces.items():
-            flags = IFACE_ATTACHED | (IFACE_HAS_ACL if acl_name is not None else 0)
-            acl_slot = sets[acl_name].slot if acl_name is not None else 0
-            values[index] = IFACE.pack(sets[sg_name].slot, acl_slot, flags, epoch)
+        for index, iface in plan.ifaces.items():
+            flags = IFACE_ATTACHED
+            flags |= IFACE_HAS_ACL if iface.acl_set is not None else 0
+            flags |= IFACE_CHECK_SOURCE if iface.addresses else 0
+            acl_slot = sets[iface.acl_set].slot if iface.acl_set is not None else 0
+            values[index] = IFACE.pack(sets[iface.sg_set].slot, acl_slot, flags, iface.epoch)
         written = self._written[gen]
         stale = written - set(values)
         written |= set(values)  # before writing: a failure half way is cleaned next time
@@ -224,6 +240,16 @@ class RuleSets:
                 syscall.map_delete(self._big_ifaces, _PAIR.pack(gen, i))
         written -= stale
 
+    def _write_addresses(self, wanted: dict[bytes, int]) -> None:
+        """Makes `iface_addrs` hold exactly `wanted` (key -> epoch), touching only differences."""
+        for key, epoch in wanted.items():
+            if self._addresses.get(key) != epoch:
+                syscall.map_update(self._iface_addrs, key, _U32.pack(epoch))
+                self._addresses[key] = epoch
+        for key in [k for k in self._addresses if k not in wanted]:
+            syscall.map_delete(self._iface_addrs, key)
+            del self._addresses[key]
+
     def close(self) -> None:
         """Drops user space's references to the tries (the program's maps hold the rest)."""
         for published in self._published.values():
@@ -231,3 +257,13 @@ class RuleSets:
             os.close(published.hashes)
         self._published.clear()
         os.close(self._barrier_trie)
+
+
+def _address_entries(plan: Plan) -> dict[bytes, int]:
+    """The `iface_addrs` entries of a plan: each interface's own addresses, with its epoch."""
+    entries: dict[bytes, int] = {}
+    for index, iface in plan.ifaces.items():
+        for text in iface.addresses:
+            address = ipaddress.ip_address(text)
+            entries[IFACE_ADDR.pack(index, address.version, address.packed)] = iface.epoch
+    return entries
