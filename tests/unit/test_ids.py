@@ -9,7 +9,7 @@ import time
 import pytest
 
 from thecloud.core.errors import InvalidArgumentError
-from thecloud.core.ids import new_id, parse_id
+from thecloud.core.ids import new_correlation_id, new_id, parse_id
 
 pytestmark = pytest.mark.unit
 
@@ -64,6 +64,16 @@ def test_ids_do_not_collide() -> None:
     ids = {new_id("inst") for _ in range(20_000)}
 
     assert len(ids) == 20_000
+
+
+def test_correlation_ids_are_well_formed_unique_and_timestamped() -> None:
+    before = time.time_ns() // 1_000_000
+    ids = [new_correlation_id("req") for _ in range(20_000)]
+    after = time.time_ns() // 1_000_000
+
+    assert len(set(ids)) == len(ids)
+    assert all(parse_id(i, "req") == i for i in ids[:100])
+    assert before <= _timestamp_ms(ids[0]) <= _timestamp_ms(ids[-1]) <= after
 
 
 @pytest.mark.parametrize("prefix", ["", "a", "Srv", "srv1", "s-v", "abcdefghijklm", "sr v"])

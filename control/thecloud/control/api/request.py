@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 
 from thecloud.control.api.errors import ApiError
 from thecloud.control.app import Receive, Scope
-from thecloud.core.ids import new_id
+from thecloud.core.ids import new_correlation_id
 
 __all__ = ["MAX_BODY_BYTES", "Request", "read_request", "request_id_for"]
 
@@ -49,7 +49,7 @@ def request_id_for(scope: Scope) -> str:
             if _SANE_REQUEST_ID.fullmatch(candidate):
                 return candidate
             break
-    return new_id("req")
+    return new_correlation_id("req")
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -79,6 +79,8 @@ def _query(scope: Scope) -> dict[str, str]:
 
 async def _body(headers: dict[str, str], receive: Receive) -> bytes:
     declared = headers.get("content-length")
+    if declared is None and "transfer-encoding" not in headers:
+        return b""  # no framing, no body (RFC 9112 section 6.3): nothing to wait for
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, _too_large())
     chunks: list[bytes] = []
