@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 from collections.abc import Hashable, Mapping, Sequence
@@ -10,6 +9,7 @@ from http import HTTPStatus
 from typing import Any, Final
 
 from thecloud.control.app import Response
+from thecloud.core.documents import as_document
 
 __all__ = ["JSON", "etag", "json_response", "listing", "record", "versioned", "versioned_record"]
 
@@ -58,30 +58,9 @@ def _versioned_body(value: Hashable, version: int) -> bytes:
     return _ENCODER.encode({**record(value), "version": version}).encode()
 
 
-_PLAIN: Final = frozenset({str, int, bool, float, type(None)})
-
-
-@functools.cache
-def _field_names(kind: type) -> tuple[str, ...]:
-    return tuple(item.name for item in dataclasses.fields(kind))
-
-
 def record(value: object) -> dict[str, Any]:
-    """Return a record dataclass as a JSON object (str enums serialise as their values).
-
-    Shallow where it can be: `dataclasses.asdict` deep-copies every field, which costs more than
-    the rest of a GET; only nested dataclasses are converted in turn.
-    """
-    if not dataclasses.is_dataclass(value) or isinstance(value, type):
-        raise TypeError(f"expected a record dataclass instance, not {type(value).__name__}")
-    document: dict[str, Any] = {}
-    for name in _field_names(type(value)):
-        item = getattr(value, name)
-        # Records hold plain values; a nested record (a class with dataclass fields) recurses.
-        if type(item) not in _PLAIN and hasattr(type(item), "__dataclass_fields__"):
-            item = record(item)
-        document[name] = item
-    return document
+    """Return a record dataclass as a JSON object (str enums serialise as their values)."""
+    return as_document(value)
 
 
 def listing(items: Sequence[Mapping[str, Any]], next_page_token: str | None) -> Response:

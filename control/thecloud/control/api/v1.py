@@ -61,6 +61,8 @@ def _result(error: BaseException | None, response: Response | None) -> AuditResu
 
 def _printable(text: str) -> str:
     # Paths may carry any decoded character; the audit log takes printable text of bounded size.
+    if text.isprintable() and 0 < len(text) <= MAX_FIELD_LENGTH:
+        return text
     return "".join(c if c.isprintable() else "?" for c in text[:MAX_FIELD_LENGTH]) or "?"
 
 

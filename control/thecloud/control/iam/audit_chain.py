@@ -11,9 +11,10 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Final
 
+from thecloud.core.documents import as_document
 from thecloud.core.errors import InvalidArgumentError, StateError
 
 __all__ = [
@@ -72,7 +73,7 @@ def _canonical(fields: dict[str, Any]) -> bytes:
 
 def chain_hash(entry: AuditEntry) -> str:
     """Return the hash `entry` must carry, given its other fields (see the module docstring)."""
-    fields = asdict(entry)
+    fields = as_document(entry)
     del fields["hash"]
     digest = hashlib.sha256(bytes.fromhex(entry.previous_hash) + _canonical(fields))
     return digest.hexdigest()
@@ -80,7 +81,7 @@ def chain_hash(entry: AuditEntry) -> str:
 
 def encode_entry(entry: AuditEntry) -> bytes:
     """Return the stored form of `entry`."""
-    return _canonical(asdict(entry))
+    return _canonical(as_document(entry))
 
 
 def decode_entry(raw: bytes) -> AuditEntry:

@@ -6,13 +6,13 @@ store unchanged; `encode_record` and `decode_record` are the one codec they shar
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
+from thecloud.core.documents import as_document
 from thecloud.core.errors import StateError
 
 __all__ = [
@@ -97,9 +97,7 @@ class Principal:
 
 def encode_record(record: object) -> bytes:
     """Return the canonical JSON encoding of a record dataclass."""
-    if not dataclasses.is_dataclass(record) or isinstance(record, type):
-        raise TypeError(f"expected a record dataclass instance, not {type(record).__name__}")
-    return json.dumps(dataclasses.asdict(record), sort_keys=True, separators=(",", ":")).encode()
+    return json.dumps(as_document(record), sort_keys=True, separators=(",", ":")).encode()
 
 
 def decode_record(raw: bytes, factory: Callable[..., R]) -> R:

@@ -34,12 +34,24 @@ def parse_json(raw: bytes, model: type[M]) -> M:
     return parse_document(document, model, "the request body")
 
 
+_Shape = tuple[dict[str, Any], dict[str, "dataclasses.Field[Any]"]]
+_SHAPES: dict[type, _Shape] = {}
+
+
+def _shape(model: type) -> _Shape:
+    """A model's resolved field types and its fields by name (resolving costs ~40 us a call)."""
+    found = _SHAPES.get(model)
+    if found is None:
+        hints = typing.get_type_hints(model, include_extras=True)
+        found = _SHAPES[model] = (hints, {item.name: item for item in dataclasses.fields(model)})
+    return found
+
+
 def parse_document(document: object, model: type[M], where: str) -> M:
     """Return the JSON object `document` (called `where` in messages) as a `model`."""
     if not isinstance(document, dict):
         raise InvalidArgumentError(f"{where} must be a JSON object")
-    hints = typing.get_type_hints(model, include_extras=True)
-    fields = {item.name: item for item in dataclasses.fields(model)}  # type: ignore[arg-type]
+    hints, fields = _shape(model)
     unknown = sorted(set(document) - set(fields))
     if unknown:
         raise InvalidArgumentError(f"unknown fields in {where}: {', '.join(map(str, unknown))}")

@@ -15,6 +15,7 @@ __all__ = [
     "decode_int",
     "encode_event",
     "encode_int",
+    "event_key_has_prefix",
     "log_key",
     "log_revision",
 ]
@@ -55,6 +56,14 @@ def decode_event(raw_key: bytes, raw: bytes) -> Event:
         version=version,
         revision=log_revision(raw_key),
     )
+
+
+def event_key_has_prefix(raw: bytes, prefix: bytes) -> bool:
+    """Whether the key of change-log record `raw` starts with `prefix`, without decoding it
+    (watchers skip most records: each sees only its own prefix)."""
+    key_length: int = _EVENT.unpack_from(raw)[2]
+    start = _EVENT.size
+    return key_length >= len(prefix) and raw[start : start + len(prefix)] == prefix
 
 
 def encode_int(value: int) -> bytes:

@@ -37,6 +37,7 @@ from thecloud.core.state.lmdb_codec import (
     decode_int,
     encode_event,
     encode_int,
+    event_key_has_prefix,
     log_key,
 )
 from thecloud.core.state.lmdb_keyspace import (
@@ -271,9 +272,9 @@ class LmdbStateStore(ClosingOnExit):
             scanned = 0
             while found and scanned < _WATCH_CHUNK:
                 raw_key = bytes(cursor.key())
-                event = decode_event(raw_key, bytes(cursor.value()))
-                if event.key.encode("utf-8").startswith(raw_prefix):
-                    events.append(event)
+                raw_value = bytes(cursor.value())
+                if event_key_has_prefix(raw_value, raw_prefix):
+                    events.append(decode_event(raw_key, raw_value))
                 position = raw_key + b"\x00"
                 scanned += 1
                 found = cursor.next()
