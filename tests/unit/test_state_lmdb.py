@@ -11,7 +11,9 @@ import pytest
 
 from thecloud.core.errors import StateError
 from thecloud.core.state import CompactedError, LmdbStateStore
+from thecloud.core.state.lmdb_codec import encode_event, event_key_has_prefix
 from thecloud.core.state.lmdb_keyspace import HEAD_BYTES
+from thecloud.core.state.model import EventKind
 
 pytestmark = [pytest.mark.unit, pytest.mark.anyio]
 
@@ -84,3 +86,14 @@ async def test_operations_after_close_are_refused(tmp_path: Path) -> None:
         await store.put("a", b"1")
     with pytest.raises(StateError, match="closed"):
         await store.list("", limit=1)
+
+
+def test_a_change_log_record_is_matched_by_key_prefix_without_decoding() -> None:
+    raw = encode_event(EventKind.PUT, b"iam/users/u1", b"{}", 1)
+
+    assert event_key_has_prefix(raw, b"iam/")
+    assert event_key_has_prefix(raw, b"iam/users/u1")
+    assert not event_key_has_prefix(raw, b"iam/users/u10")  # longer than the key
+    assert not event_key_has_prefix(raw, b"lb/")
+    # The value's bytes never count as part of the key.
+    assert not event_key_has_prefix(encode_event(EventKind.PUT, b"a", b"bc", 1), b"abc")
