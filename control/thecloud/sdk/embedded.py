@@ -1,7 +1,8 @@
 """The Cloud in-process: `async with Cloud(path) as cloud:` serves the API without a socket.
 
 `Cloud` starts the state directory's control runtime exactly as `thecloud serve` does
-(`thecloud.control.runtime`: the LMDB store, the key files, the services, the reconciler),
+(`thecloud.control.runtime`: the LMDB store, or the etcd cluster at `etcd_endpoint`, the key
+files, the services, the reconciler),
 builds the same `/v1` API, and hands back an `AsyncClient` whose requests go straight to
 that API through `httpx.ASGITransport`. So the models, the validation, the authorization and the
 audit log are exactly those of the server; only the network is missing.
@@ -76,11 +77,17 @@ class Cloud:
     """The API of a state directory, in this process; see the module docstring."""
 
     def __init__(
-        self, path: str | os.PathLike[str], *, api_key: str | None = None, tenant: str | None = None
+        self,
+        path: str | os.PathLike[str],
+        *,
+        api_key: str | None = None,
+        tenant: str | None = None,
+        etcd_endpoint: str | None = None,
     ) -> None:
         self._path = Path(path)
         self._api_key = api_key
         self._tenant = tenant
+        self._etcd_endpoint = etcd_endpoint
         self._stack: AsyncExitStack | None = None
 
     def __repr__(self) -> str:
@@ -88,7 +95,7 @@ class Cloud:
 
     async def __aenter__(self) -> AsyncClient:
         async with AsyncExitStack() as stack:
-            runtime = await ControlRuntime.start(self._path)
+            runtime = await ControlRuntime.start(self._path, self._etcd_endpoint)
             stack.push_async_callback(runtime.close)
             services = runtime.services
             token, tenant_id = await self._credentials(stack, services)
