@@ -16,8 +16,10 @@
  *
  * Non-first fragments have no ports: they pass only when the rules allow every port of their
  * protocol for that address (FW_VAL_ALL_PORTS), and never touch connection tracking.
- * ICMP other than echo is judged by rules only (no flow state; errors about an allowed flow
- * need an ICMP rule). IPv6 neighbour discovery (ICMPv6 133-137) always passes, like ARP.
+ * ICMP errors (destination unreachable, time exceeded, parameter problem, packet too big) that
+ * quote a packet of a tracked flow of the interface pass as related to it (path MTU discovery
+ * keeps working without an ICMP rule); other ICMP is judged by the rules. IPv6 neighbour
+ * discovery (ICMPv6 133-137) always passes, like ARP.
  *
  * Connection tracking timeouts (FW_CT_*_J): TCP opening 60 s, established 5 days, closing 60 s,
  * reset 10 s; UDP, ICMP echo and other protocols 120 s after the last packet.
@@ -208,16 +210,13 @@ static __always_inline __u32 fw_judge(__u32 slot, __u8 kind, __u8 dir, struct fw
     return fw_ranges(v, slot, port);
 }
 
-/* Advances a tracked flow; returns 0 when the entry has expired or belongs to an earlier
- * attachment of the interface (then the packet is judged anew). */
-static __always_inline int fw_ct_step(struct fw_ct_val *ct, struct fw_pkt *p, __u8 dir, __u64 now,
-                                      __u32 epoch)
+/* Whether a flow entry still holds: made by this attachment of the interface and not expired. */
+static __always_inline int fw_ct_live(struct fw_ct_val *ct, __u8 ipproto, __u64 now, __u32 epoch)
 {
     if (ct->epoch != epoch)
         return 0;
-    __u64 age = now - ct->last;
     __u64 timeout = FW_CT_OTHER_J;
-    if (p->ipproto == IPPROTO_TCP) {
+    if (ipproto == IPPROTO_TCP) {
         if (ct->state == FW_CT_SYN_SENT)
             timeout = FW_CT_SYN_J;
         else if (ct->state == FW_CT_ESTABLISHED)
@@ -227,7 +226,15 @@ static __always_inline int fw_ct_step(struct fw_ct_val *ct, struct fw_pkt *p, __
         else
             timeout = FW_CT_RST_J;
     }
-    if (age > timeout)
+    return now - ct->last <= timeout;
+}
+
+/* Advances a tracked flow; returns 0 when the entry has expired or belongs to an earlier
+ * attachment of the interface (then the packet is judged anew). */
+static __always_inline int fw_ct_step(struct fw_ct_val *ct, struct fw_pkt *p, __u8 dir, __u64 now,
+                                      __u32 epoch)
+{
+    if (!fw_ct_live(ct, p->ipproto, now, epoch))
         return 0;
     __u8 state = ct->state;
     if (p->ipproto == IPPROTO_TCP) {
@@ -241,7 +248,7 @@ static __always_inline int fw_ct_step(struct fw_ct_val *ct, struct fw_pkt *p, __
         else if (state == FW_CT_CLOSED && (f & FW_TCP_SYN) && !(f & FW_TCP_ACK))
             return 0; /* a new connection reusing the tuple: judge it by the rules */
     }
-    if (state != ct->state || age > FW_CT_REFRESH_J) {
+    if (state != ct->state || now - ct->last > FW_CT_REFRESH_J) {
         ct->state = state;
         ct->last = now;
     }
@@ -255,6 +262,43 @@ static __always_inline int fw_tracked(struct fw_pkt *p)
     if (p->pclass == FW_PROTO_ICMP || p->pclass == FW_PROTO_ICMPV6)
         return p->icmp_echo;
     return 1;
+}
+
+/* Whether an ICMP error quotes a packet of a flow tracked on this interface. The quoted packet
+ * went the other way: towards the instance an error quotes what the instance sent (its source
+ * is the instance), from the instance it quotes what the instance received. k4/k6 are scratch. */
+static __always_inline int fw_icmp_related(struct fw_pkt *p, __u32 ifindex, __u8 dir,
+                                           __u32 epoch, struct fw_ct_key4 *k4,
+                                           struct fw_ct_key *k6)
+{
+    __u8 *inst = dir == FW_DIR_INGRESS ? p->q_saddr : p->q_daddr;
+    __u8 *remote = dir == FW_DIR_INGRESS ? p->q_daddr : p->q_saddr;
+    __u16 inst_port = dir == FW_DIR_INGRESS ? p->q_sport : p->q_dport;
+    __u16 remote_port = dir == FW_DIR_INGRESS ? p->q_dport : p->q_sport;
+    if (p->q_proto == IPPROTO_ICMP || p->q_proto == IPPROTO_ICMPV6)
+        remote_port = 0; /* echo flows are keyed by the identifier alone */
+    struct fw_ct_val *ct;
+    if (p->family == FW_FAMILY_V4) {
+        k4->ifindex = ifindex;
+        k4->proto = p->q_proto;
+        k4->inst_port = inst_port;
+        k4->remote_port = remote_port;
+        __builtin_memcpy(&k4->inst_addr, inst, 4);
+        __builtin_memcpy(&k4->remote_addr, remote, 4);
+        ct = conntrack4.lookup(k4);
+        asm volatile("/* rel4 */" : "+r"(ct));
+    } else {
+        k6->ifindex = ifindex;
+        k6->family = FW_FAMILY_V6;
+        k6->proto = p->q_proto;
+        k6->inst_port = inst_port;
+        k6->remote_port = remote_port;
+        __builtin_memcpy(k6->inst_addr, inst, 16);
+        __builtin_memcpy(k6->remote_addr, remote, 16);
+        ct = conntrack6.lookup(k6);
+        asm volatile("/* rel6 */" : "+r"(ct));
+    }
+    return ct && fw_ct_live(ct, p->q_proto, bpf_jiffies64(), epoch);
 }
 
 static __always_inline int fw_is_nd(struct fw_pkt *p)
@@ -377,6 +421,10 @@ static __always_inline int fw_filter(void *data, void *data_end, __u32 ifindex, 
 
     __u32 rule = fw_judge(ifc->sg_set, FW_KIND_SG, dir, &p, remote, p.dport);
     if (!rule) {
+        if (p.quoted && fw_icmp_related(&p, ifindex, dir, ifc->epoch, &k4, &k6)) {
+            fw_stat(FW_STAT_CT_RELATED);
+            return 1;
+        }
         fw_stat(FW_STAT_SG_DENY);
         return 0;
     }

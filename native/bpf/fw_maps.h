@@ -205,6 +205,7 @@ enum fw_stat {
     FW_STAT_GUARD_SYN_DROP,
     FW_STAT_GUARD_UDP_DROP,
     FW_STAT_SPOOFED,        /* from an instance, with a source address not its own: dropped */
+    FW_STAT_CT_RELATED,     /* ICMP errors about a tracked flow, passed without a rule */
     FW_STAT_COUNT,
 };
 

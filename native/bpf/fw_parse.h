@@ -30,7 +30,13 @@ struct fw_pkt {
     __u8 tcp_flags;
     __u8 icmp_type;
     __u8 icmp_echo; /* ICMP(v6) echo request or reply: sport/dport hold the identifier */
-    __u8 pad;
+    __u8 quoted; /* an ICMP error quoting a TCP, UDP or echo packet: q_* hold its flow */
+    __u8 q_proto;
+    __u8 pad[3];
+    __u16 q_sport; /* echo: the identifier, in both */
+    __u16 q_dport;
+    __u8 q_saddr[16];
+    __u8 q_daddr[16];
 };
 
 #define FW_TCP_FIN 0x01
@@ -54,6 +60,54 @@ static __always_inline __u8 fw_proto_class(__u8 ipproto, __u8 family)
     if (ipproto == IPPROTO_ICMPV6 && family == FW_FAMILY_V6)
         return FW_PROTO_ICMPV6;
     return FW_PROTO_OTHER;
+}
+
+static __always_inline int fw_is_error_type(__u8 family, __u8 type)
+{
+    if (family == FW_FAMILY_V4)
+        return type == 3 || type == 11 || type == 12; /* unreachable, time exceeded, param */
+    return type >= 1 && type <= 4; /* unreachable, too big, time exceeded, param */
+}
+
+/* The flow of the packet an ICMP error quotes (its IP header and first 8 bytes, at `off`): sets
+ * `quoted` when it is a TCP, UDP or echo packet of the error's own family. */
+static __always_inline void fw_parse_quoted(void *data, void *data_end, __u32 off,
+                                            struct fw_pkt *p)
+{
+    if (off > 1024)
+        return;
+    __u8 *q = data + off;
+    asm volatile("" : "+r"(q));
+    __u32 l4;
+    if (p->family == FW_FAMILY_V4) {
+        if ((void *)(q + 20) > data_end || (q[0] >> 4) != 4 || (q[0] & 15) < 5)
+            return;
+        p->q_proto = q[9];
+        __builtin_memcpy(p->q_saddr, q + 12, 4);
+        __builtin_memcpy(p->q_daddr, q + 16, 4);
+        l4 = (q[0] & 15) * 4;
+    } else {
+        if ((void *)(q + 40) > data_end || (q[0] >> 4) != 6)
+            return;
+        p->q_proto = q[6];
+        __builtin_memcpy(p->q_saddr, q + 8, 16);
+        __builtin_memcpy(p->q_daddr, q + 24, 16);
+        l4 = 40;
+    }
+    __u8 *ports = q + l4;
+    asm volatile("" : "+r"(ports));
+    if ((void *)(ports + 8) > data_end)
+        return;
+    if (p->q_proto == IPPROTO_TCP || p->q_proto == IPPROTO_UDP) {
+        p->q_sport = ((__u16)ports[0] << 8) | ports[1];
+        p->q_dport = ((__u16)ports[2] << 8) | ports[3];
+    } else if ((p->q_proto == IPPROTO_ICMP && (ports[0] == 8 || ports[0] == 0)) ||
+               (p->q_proto == IPPROTO_ICMPV6 && (ports[0] == 128 || ports[0] == 129))) {
+        p->q_sport = p->q_dport = ((__u16)ports[4] << 8) | ports[5];
+    } else {
+        return;
+    }
+    p->quoted = 1;
 }
 
 static __always_inline int fw_parse_l4(void *data, void *data_end, __u32 off, struct fw_pkt *p)
@@ -104,6 +158,8 @@ static __always_inline int fw_parse_l4(void *data, void *data_end, __u32 off, st
             __u16 id = ((__u16)ih[4] << 8) | ih[5];
             p->sport = id;
             p->dport = id;
+        } else if (fw_is_error_type(p->family, ih[0])) {
+            fw_parse_quoted(data, data_end, off + 8, p);
         }
     } else {
         p->pclass = FW_PROTO_OTHER;

@@ -87,6 +87,11 @@ def icmp_echo(ident: int = 7, icmp_type: int = 8) -> bytes:
     return struct.pack("!BBHHH", icmp_type, 0, 0, ident, 1) + b"\0" * 16
 
 
+def icmp_error(icmp_type: int, code: int, quoted: bytes) -> bytes:
+    """An ICMP (or ICMPv6) error quoting the start of an earlier packet."""
+    return struct.pack("!BBHI", icmp_type, code, 0, 0) + quoted
+
+
 def arp() -> bytes:
     """An ARP request body."""
     return struct.pack("!HHBBH", 1, ETH_IP, 6, 4, 1) + b"\0" * 20

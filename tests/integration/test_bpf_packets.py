@@ -22,6 +22,7 @@ from tests.integration.bpf_frames import (
     fragment6,
     hop_by_hop,
     icmp_echo,
+    icmp_error,
     ipv4,
     ipv6,
     tcp,
@@ -205,6 +206,37 @@ def test_an_instance_may_send_only_from_its_own_addresses(fw: tuple[Firewall, st
         assert firewall.stats()["global"]["spoofed_source"] - spoofed_before == 3
         firewall.attach(ifname, [opened])  # no addresses given: sources are not checked
         assert sent("10.1.0.6") == OK
+    finally:
+        firewall.attach(ifname, [GROUP])
+
+
+def test_icmp_errors_about_a_tracked_flow_pass_without_an_icmp_rule(
+    fw: tuple[Firewall, str],
+) -> None:
+    firewall, ifname = fw
+    router, router6 = "203.0.113.1", "fd00:ffff::1"  # no rule admits ICMP from either
+    egress = [Rule("egress", "tcp", (443, 443), "0.0.0.0/0"), Rule("egress", "udp", None, "::/0")]
+    firewall.attach(ifname, [SecurityGroup(GROUP.id, [*GROUP.rules, *egress])])
+    try:
+        sent = ipv4(INSTANCE, REMOTE, 6, tcp(41200, 443))
+        assert verdict(fw, eth(sent), "tc_egress") == OK
+        too_big = icmp_error(3, 4, sent[:28])  # fragmentation needed, quoting our SYN
+        assert verdict(fw, eth(ipv4(router, INSTANCE, 1, too_big))) == OK
+        other = ipv4(INSTANCE, REMOTE, 6, tcp(41201, 443))  # a flow that never opened
+        assert verdict(fw, eth(ipv4(router, INSTANCE, 1, icmp_error(3, 4, other[:28])))) == SHOT
+        assert verdict(fw, eth(ipv4(router, INSTANCE, 1, icmp_error(5, 0, sent[:28])))) == SHOT
+
+        sent6 = ipv6(INSTANCE6, REMOTE6, 17, udp(41202, 53))
+        assert verdict(fw, eth(sent6, ETH_IP6), "tc_egress") == OK
+        packet_too_big = icmp_error(2, 0, sent6[:48])
+        assert verdict(fw, eth(ipv6(router6, INSTANCE6, 58, packet_too_big), ETH_IP6)) == OK
+
+        # From the instance: a port unreachable about an inbound datagram the rules let in.
+        received = ipv4(REMOTE, INSTANCE, 17, udp(5353, 9999))
+        assert verdict(fw, eth(received)) == OK
+        unreachable = icmp_error(3, 3, received[:28])
+        assert verdict(fw, eth(ipv4(INSTANCE, REMOTE, 1, unreachable)), "tc_egress") == OK
+        assert firewall.stats()["global"]["conntrack_related"] >= 3
     finally:
         firewall.attach(ifname, [GROUP])
 

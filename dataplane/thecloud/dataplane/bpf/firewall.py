@@ -14,8 +14,8 @@ interfaces are detached explicitly.
 Calls block (compiling and filling maps take milliseconds to ~0.5 s for 100k rules) and are not
 thread-safe: an asyncio caller runs them in one worker thread.
 
-Implicit passes: ARP and other non-IP frames, IPv6 neighbour discovery. Not done here (yet):
-implicit DHCP, ICMP errors related to a tracked flow.
+Implicit passes: ARP and other non-IP frames, IPv6 neighbour discovery, ICMP errors quoting a
+packet of a tracked flow. Not done here (yet): implicit DHCP.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ STAT_NAMES: Final = (
     "guard_syn_drop",
     "guard_udp_drop",
     "spoofed_source",
+    "conntrack_related",
 )
 COUNTER_FIELDS: Final = ("packets", "bytes", "allowed", "denied")
 _GUARD: Final = struct.Struct("<QQQQ")
