@@ -4,6 +4,7 @@
  * Every read is bounds-checked against data_end; a header that does not fit is FW_PARSE_DROP.
  * Non-first fragments (IPv4 offset != 0, IPv6 fragment header offset != 0) carry no L4 header:
  * they are marked `fragment` with ports 0 and are judged by address only (see firewall.bpf.c).
+ * An ICMP error's quoted packet is parsed here too (q_*), so the firewall can relate it to a flow.
  */
 #ifndef THECLOUD_FW_PARSE_H
 #define THECLOUD_FW_PARSE_H
