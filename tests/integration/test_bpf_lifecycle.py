@@ -99,6 +99,30 @@ def test_process_exit_unloads_everything(veth: str) -> None:
     assert "clsact" not in sh("tc", "qdisc", "show", "dev", veth).stdout
 
 
+def test_a_killed_owner_leaves_the_interface_filtered_until_the_next_attach(veth: str) -> None:
+    # A crashed control plane must not leave instances unfiltered: its filters stay in force
+    # (with their last rules) until a new Firewall attaches the interface, replacing them.
+    with subprocess.Popen(
+        [sys.executable, "-c", CHILD + "import time; time.sleep(60)\n", veth],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as child:
+        try:
+            assert child.stdout is not None
+            orphaned = set(json.loads(child.stdout.readline()))
+        finally:
+            child.kill()
+    time.sleep(0.5)
+    assert len(orphaned & loaded_ids()) == 2  # the tc pair, held by their filters
+    assert "tcfw" in sh("tc", "filter", "show", "dev", veth, "ingress").stdout
+    with Firewall() as fw:
+        fw.attach(veth, [GROUP])
+        assert wait_gone(orphaned) == set()
+        ours = our_ids(fw)
+    assert wait_gone(ours) == set()
+    assert "clsact" not in sh("tc", "qdisc", "show", "dev", veth).stdout
+
+
 def test_bad_input_changes_nothing(veth: str) -> None:
     with Firewall() as fw:
         fw.attach(veth, [GROUP])
