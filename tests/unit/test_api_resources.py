@@ -13,6 +13,7 @@ import pytest
 from thecloud.control.api import V1Api, build_iam_services, load_keys
 from thecloud.control.app import create_app
 from thecloud.control.bootstrap import bootstrap
+from thecloud.control.iam.auth_cache import IamGeneration
 from thecloud.core.config import Settings
 from thecloud.core.identity import ServerIdentity
 from thecloud.core.state import LmdbStateStore
@@ -38,6 +39,7 @@ class World:
     tenant: str
     admin: dict[str, str]
     store: LmdbStateStore
+    generation: IamGeneration
 
 
 @pytest.fixture
@@ -51,7 +53,8 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         )
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield World(client, made.tenant_id, {"Authorization": f"Bearer {made.token}"}, store)
+            admin = {"Authorization": f"Bearer {made.token}"}
+            yield World(client, made.tenant_id, admin, store, iam.generation)
 
 
 def problem(response: httpx.Response, status: int) -> dict[str, object]:
@@ -255,4 +258,28 @@ async def test_revoking_a_binding_applies_to_the_next_request_despite_caching(
     assert (await world.client.delete(revoke, headers=world.admin)).status_code == 200
     problem(await world.client.get(f"{base}/projects", headers=token), 403)
     await world.client.delete(f"{base}/keys/{key.json()['key']['id']}", headers=world.admin)
+    problem(await world.client.get(f"{base}/projects", headers=token), 401)
+
+
+async def test_creations_keep_cached_auth_results_and_deletions_drop_them(world: World) -> None:
+    base = f"/v1/tenants/{world.tenant}"
+    moves = world.generation.value
+    bot = await world.client.post(
+        f"{base}/service-accounts", json={"name": "bot2"}, headers=world.admin
+    )
+    await world.client.post(f"{base}/projects", json={"name": "p2"}, headers=world.admin)
+    assert world.generation.value == moves  # nothing new grants or revokes anything
+    bot_id = bot.json()["id"]
+    grant = {"principal_kind": "service_account", "principal_id": bot_id, "role": "reader"}
+    await world.client.post(f"{base}/role-bindings", json=grant, headers=world.admin)
+    assert world.generation.value > moves
+    key = await world.client.post(
+        f"{base}/keys",
+        json={"principal_kind": "service_account", "principal_id": bot_id, "name": "k"},
+        headers=world.admin,
+    )
+    token = {"X-API-Key": key.json()["token"]}
+    assert (await world.client.get(f"{base}/projects", headers=token)).status_code == 200
+    deleted = await world.client.delete(f"{base}/service-accounts/{bot_id}", headers=world.admin)
+    assert deleted.status_code == 200, deleted.text
     problem(await world.client.get(f"{base}/projects", headers=token), 401)

@@ -22,7 +22,7 @@ from typing import Final, Self, cast
 
 from thecloud.control.iam.audit_chain import AuditEntry, AuditResult
 from thecloud.control.iam.audit_log import AuditLog
-from thecloud.control.iam.auth_cache import IAM_PREFIX, IamGeneration
+from thecloud.control.iam.auth_cache import IAM_PREFIX, IamGeneration, changes_results
 from thecloud.core.state import (
     Applied,
     Delete,
@@ -104,13 +104,13 @@ class AuditedStore(ClosingOnExit):
 
     async def apply(self, txn: Txn) -> Applied:
         """Commit `txn`, with the current scope's audit entry if it still needs one."""
+        applied: Applied | None = None
         try:
-            return await self._apply(txn)
+            applied = await self._apply(txn)
+            return applied
         finally:
             # Also on failure: a commit interrupted after it landed must not leave stale caches.
-            if self._generation is not None and any(
-                op.key.startswith(IAM_PREFIX) for op in txn.ops
-            ):
+            if self._generation is not None and _changes_results(txn, applied):
                 self._generation.bump()
 
     async def _apply(self, txn: Txn) -> Applied:
@@ -171,3 +171,16 @@ class AuditedStore(ClosingOnExit):
 
     async def close(self) -> None:
         """Nothing to close: whoever opened the underlying store closes it."""
+
+
+def _changes_results(txn: Txn, applied: Applied | None) -> bool:
+    """Whether committing `txn` can change cached auth results; without the results (the commit
+    failed or was interrupted) any IAM step counts as a change."""
+    for index, op in enumerate(txn.ops):
+        if not op.key.startswith(IAM_PREFIX):
+            continue
+        result = None if applied is None else applied.results[index]
+        created = isinstance(op, Put) and isinstance(result, Entry) and result.version == 1
+        if changes_results(op.key, created=created):
+            return True
+    return False

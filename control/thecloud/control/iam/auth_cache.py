@@ -2,10 +2,10 @@
 
 Checking a key and a permission reads several records per request; they change rarely. Results
 are cached for `TTL_SECONDS`, tagged with the IAM generation current when the check began. The
-generation moves on every IAM write: synchronously after a commit made by this process (so a
-revocation answered to its caller already applies to the very next request), and from a watch on
-the store for writes by other processes (etcd clusters). An entry whose generation is not the
-current one is never used.
+generation moves on every IAM write that can change a result (`changes_results`): synchronously
+after a commit made by this process (so a revocation answered to its caller already applies to
+the very next request), and from a watch on the store for writes by other processes (etcd
+clusters). An entry whose generation is not the current one is never used.
 
 Invariants:
 1. An entry filled by a check that began before a change is tagged with the older generation,
@@ -20,9 +20,16 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Final, Generic, TypeVar
 
-from thecloud.core.state import StateStore
+from thecloud.core.state import EventKind, StateStore
 
-__all__ = ["IAM_PREFIX", "MAX_ENTRIES", "TTL_SECONDS", "DecisionCache", "IamGeneration"]
+__all__ = [
+    "IAM_PREFIX",
+    "MAX_ENTRIES",
+    "TTL_SECONDS",
+    "DecisionCache",
+    "IamGeneration",
+    "changes_results",
+]
 
 #: Keys under this prefix decide who is who and who may do what.
 IAM_PREFIX: Final = "iam/"
@@ -31,7 +38,29 @@ TTL_SECONDS: Final = 5.0
 #: Entries one cache holds before it is emptied.
 MAX_ENTRIES: Final = 50_000
 
+#: Quota limits and counters and secrets are read afresh wherever they are used, never cached.
+_NOT_CACHED: Final = ("iam/quotas/", "iam/quota-usage/", "iam/secrets/", "iam/secret-versions/")
+#: Directory records and their names: a new one (a tenant, project, user or service account)
+#: grants nothing and takes nothing away, since results read keys, roles, bindings and whether a
+#: principal still exists. Their updates and deletes do count (a principal deleted or disabled).
+_DIRECTORY: Final = (
+    "iam/tenants/",
+    "iam/projects/",
+    "iam/users/",
+    "iam/service-accounts/",
+    "iam/names/",
+    "iam/system/",
+)
+
 V = TypeVar("V")
+
+
+def changes_results(key: str, *, created: bool) -> bool:
+    """Whether a write to `key` (`created`: the key did not exist before) can change a cached
+    authentication or authorization result. Anything under `iam/` not named above counts."""
+    if not key.startswith(IAM_PREFIX) or key.startswith(_NOT_CACHED):
+        return False
+    return not (created and key.startswith(_DIRECTORY))
 
 
 class IamGeneration:
@@ -47,11 +76,14 @@ class IamGeneration:
         self.value += 1
 
     async def follow(self, store: StateStore) -> None:
-        """Bump on every IAM change the store reports, until cancelled (other processes' writes)."""
+        """Bump on every IAM change the store reports that can change a result, until cancelled
+        (other processes' writes)."""
         watch = store.watch(IAM_PREFIX)
         async with contextlib.aclosing(watch) as events:
-            async for _ in events:
-                self.bump()
+            async for event in events:
+                created = event.kind is EventKind.PUT and event.version == 1
+                if changes_results(event.key, created=created):
+                    self.bump()
 
 
 class DecisionCache(Generic[V]):
