@@ -227,8 +227,8 @@ def silent_backends() -> Iterator[list[str]]:
 
 @pytest.fixture
 def unreachable_backends() -> Iterator[list[str]]:
-    """Listeners with a full accept queue: SYNs are dropped, so each probe's connect blocks
-    for its whole timeout (what stop() waits for at most)."""
+    """Listeners with a full accept queue: SYNs are dropped, so each probe's connect hangs
+    until its timeout (stop() must not wait for it)."""
     with ExitStack() as stack:
         addresses = []
         for _ in range(8):
@@ -265,10 +265,11 @@ def test_stop_is_prompt_while_health_probes_wait_on_dead_backends(
     balancer = _probing(request.getfixturevalue(kind))
     started = time.monotonic()
     balancer.stop()
-    assert time.monotonic() - started < 1.5
+    # Probes are non-blocking and the checker is woken: no probe timeout is waited for.
+    assert time.monotonic() - started < 0.2
 
 
-def test_dropping_a_running_balancer_does_not_hold_the_gil(
+def test_dropping_a_running_balancer_is_prompt_and_leaves_python_running(
     unreachable_backends: list[str],
 ) -> None:
     balancer = _probing(unreachable_backends)
@@ -284,11 +285,11 @@ def test_dropping_a_running_balancer_does_not_hold_the_gil(
     ticker.start()
     time.sleep(0.05)
     started = time.monotonic()
-    del balancer  # stops the engine: waits for the probe's connect to time out
+    del balancer  # stops the engine (with the GIL released) while probes hang
     took = time.monotonic() - started
     time.sleep(0.05)
     done.set()
     ticker.join()
     gaps = [b - a for a, b in itertools.pairwise(ticks)]
-    assert took > 0.2, took  # the drop really waited; meanwhile Python kept running
+    assert took < 0.2, took
     assert max(gaps) < 0.15, (max(gaps), took)

@@ -14,6 +14,7 @@ use arc_swap::ArcSwap;
 use crate::access_log::AccessLog;
 use crate::config::Config;
 use crate::error::LbError;
+use crate::health_check::HealthChecker;
 use crate::metrics::Families;
 use crate::runtime::{Registry, Runtime};
 use crate::sys;
@@ -173,10 +174,18 @@ impl Engine {
                 }
             }
         }
-        let checker_shared = Arc::clone(&shared);
+        let checker = match HealthChecker::new(Arc::clone(&shared)) {
+            Ok(checker) => checker,
+            Err(e) => {
+                shutdown(&shared, &wakers, threads);
+                return Err(LbError::io("cannot create the health checker", e));
+            }
+        };
+        // Woken with the workers: stop() does not wait for a probe in flight.
+        wakers.push(checker.waker());
         let checker = std::thread::Builder::new()
             .name("lb-health".into())
-            .spawn(move || crate::health_check::run(checker_shared));
+            .spawn(move || checker.run());
         match checker {
             Ok(handle) => threads.push(handle),
             Err(e) => {
