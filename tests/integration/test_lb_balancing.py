@@ -131,6 +131,39 @@ def test_sticky_cookie_keeps_a_client_on_its_backend() -> None:
             assert forged.status == 200
 
 
+def test_sticky_cookies_survive_an_update_that_reorders_or_inserts_backends() -> None:
+    with backends(4) as (b0, b1, b2, b3):
+        algorithm = {"kind": "sticky_cookie"}
+        with running(config([b0, b1, b2], pool={"algorithm": algorithm})) as proxy:
+            cookies: dict[str, str] = {}
+            while len(cookies) < 3:
+                reply = request(proxy.port, "/")
+                name = reply.header("x-backend") or "?"
+                cookies[name] = (reply.header("set-cookie") or "").split(";", 1)[0]
+            # Reordered, with a new backend in front: every cookie keeps its backend.
+            proxy.balancer.update(
+                LoadBalancerConfig.from_dict(
+                    config([b3, b2, b0, b1], pool={"algorithm": algorithm})
+                )
+            )
+            for name, cookie in cookies.items():
+                for _ in range(4):
+                    reply = request(proxy.port, "/", {"Cookie": cookie})
+                    assert (name, reply.header("x-backend")) == (name, name)
+                    assert reply.header("set-cookie") is None
+            # Its backend gone, a cookie is balanced like no cookie and replaced.
+            proxy.balancer.update(
+                LoadBalancerConfig.from_dict(config([b3, b0, b1], pool={"algorithm": algorithm}))
+            )
+            orphan = request(proxy.port, "/", {"Cookie": cookies["b2"]})
+            assert orphan.status == 200
+            assert orphan.header("x-backend") in ("b0", "b1", "b3")
+            reissued = (orphan.header("set-cookie") or "").split(";", 1)[0]
+            assert reissued.startswith("tc_sticky=") and reissued != cookies["b2"]
+            again = request(proxy.port, "/", {"Cookie": reissued})
+            assert again.header("x-backend") == orphan.header("x-backend")
+
+
 def test_balancing_is_safe_under_concurrent_clients() -> None:
     lock = threading.Lock()
     with backends(2) as pool, running(config(pool)) as proxy:

@@ -242,3 +242,27 @@ def test_absolute_form_matching_the_host_is_forwarded_in_origin_form(
         assert RawResponse.read(rfile).status == 200
     seen = backend.received[-1]
     assert (seen.target, seen.header("host")) == ("/x?y=1", "a.example")
+
+
+def test_an_upload_refused_early_still_gets_its_answer_and_a_clean_close() -> None:
+    with backends(1) as (backend,):
+        limits = {
+            "max_connections": 1000,
+            "max_header_bytes": 16384,
+            "max_headers": 100,
+            "rate_limit": {"requests_per_second": 0.1, "burst": 1},
+        }
+        with running(config([backend], limits=limits)) as proxy:
+            assert proxy.get("/").status == 200
+            with raw_connection(proxy.port) as (sock, rfile):
+                head = b"POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 100000000\r\n\r\n"
+                sock.sendall(head + b"x" * 65536)
+                reply = RawResponse.read(rfile)
+                assert (reply.status, reply.header("connection")) == (429, "close")
+                # A FIN, not a reset: closing with the upload unread would reset the connection.
+                assert rfile.read() == b""
+                # The proxy drains what is still on its way (bounded) instead of resetting.
+                for _ in range(32):
+                    sock.sendall(b"y" * 8192)
+                    time.sleep(0.005)
+        assert len(backend.received) == 1

@@ -170,3 +170,40 @@ def test_expect_100_continue_lets_the_client_wait_before_sending_the_body() -> N
             sock.sendall(b"hello")
             final = RawResponse.read(rfile)
         assert (final.status, final.body) == (200, b"hello")
+
+
+def test_an_http_1_0_client_never_sees_interim_responses() -> None:
+    def hints_then_ok(backend: Backend, request: Request, sock: socket.socket) -> None:
+        sock.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n")
+        respond(sock, 200, b"ok")
+
+    with backends(1, hints_then_ok) as pool, running(config(pool)) as proxy:
+        with raw_connection(proxy.port) as (sock, rfile):
+            sock.sendall(b"GET /old HTTP/1.0\r\n\r\n")
+            first = RawResponse.read(rfile)
+        assert (first.status, first.body) == (200, b"ok")
+        with raw_connection(proxy.port) as (sock, rfile):
+            sock.sendall(b"GET /new HTTP/1.1\r\nHost: a\r\n\r\n")
+            assert RawResponse.read(rfile, head_only=True).status == 103
+            assert RawResponse.read(rfile).body == b"ok"
+
+
+def test_a_body_ended_by_the_backend_closing_is_rechunked_and_the_client_kept() -> None:
+    def until_close(backend: Backend, request: Request, sock: socket.socket) -> None:
+        sock.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nno length, ")
+        time.sleep(0.05)
+        sock.sendall(request.target.encode())
+        sock.shutdown(socket.SHUT_WR)
+
+    with backends(1, until_close) as pool, running(config(pool)) as proxy:
+        with raw_connection(proxy.port) as (sock, rfile):
+            for path in ("/one", "/two"):
+                sock.sendall(f"GET {path} HTTP/1.1\r\nHost: a\r\n\r\n".encode())
+                reply = RawResponse.read(rfile)
+                assert (reply.status, reply.body) == (200, b"no length, " + path.encode())
+                assert reply.header("transfer-encoding") == "chunked"
+                assert reply.header("connection") is None
+        with raw_connection(proxy.port) as (sock, rfile):
+            sock.sendall(b"GET /old HTTP/1.0\r\n\r\n")
+            reply = RawResponse.read(rfile)
+            assert (reply.header("connection"), reply.body) == ("close", b"no length, /old")

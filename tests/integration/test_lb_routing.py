@@ -6,7 +6,18 @@ import socket
 from typing import Any
 
 import pytest
-from lb_support import Backend, Request, backends, config, request, respond, running
+from lb_support import (
+    Backend,
+    RawResponse,
+    Request,
+    backends,
+    closed_by_peer,
+    config,
+    raw_connection,
+    request,
+    respond,
+    running,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -160,3 +171,50 @@ def test_forwarding_headers_can_be_turned_off() -> None:
         seen = backend.received[0]
         for name in ("x-forwarded-for", "x-forwarded-proto", "forwarded", "x-request-id"):
             assert seen.header(name) is None, name
+
+
+def test_paths_are_normalised_before_routing_and_forwarded_as_routed() -> None:
+    with backends(2) as (admin, public):
+        document = config([public])
+        document["pools"].append(_pool("admin", admin))
+        document["listeners"][0]["routes"] = [_route("admin", "admin", None, "prefix", "/admin")]
+        with running(document) as proxy:
+            for dodge in ("/%61dmin", "/x/../admin", "//admin", "/public/%2e%2e/admin", "/./admin"):
+                reply = proxy.get(dodge)
+                assert (dodge, reply.status, reply.header("x-backend")) == (dodge, 200, "b0")
+            # The query is left alone; escapes of reserved characters stay (hex upper-cased).
+            assert proxy.get("/%61dmin/a%2fb?q=/../%61").status == 200
+            assert proxy.get("/public/page").header("x-backend") == "b1"
+        assert [r.target for r in admin.received] == [
+            "/admin",
+            "/admin",
+            "/admin",
+            "/admin",
+            "/admin",
+            "/admin/a%2Fb?q=/../%61",
+        ]
+        assert [r.target for r in public.received] == ["/public/page"]
+
+
+def test_invalid_percent_encoding_in_the_path_is_refused_and_never_forwarded() -> None:
+    with backends(1) as (backend,), running(config([backend])) as proxy:
+        for bad in ("/%zz", "/a%4", "/%"):
+            with raw_connection(proxy.port) as (sock, rfile):
+                sock.sendall(f"GET {bad} HTTP/1.1\r\nHost: h\r\n\r\n".encode())
+                reply = RawResponse.read(rfile)
+                assert (bad, reply.status, reply.header("connection")) == (bad, 400, "close")
+                assert closed_by_peer(sock, rfile)
+        assert backend.received == []
+
+
+def test_hidden_dot_segments_and_fragments_are_refused_and_never_forwarded() -> None:
+    with backends(1) as (backend,), running(config([backend])) as proxy:
+        for bad in ("/public%2F..%2Fadmin", "/public/..;/admin", "/public/..%5Cadmin", "/p#/../a"):
+            with raw_connection(proxy.port) as (sock, rfile):
+                sock.sendall(f"GET {bad} HTTP/1.1\r\nHost: h\r\n\r\n".encode())
+                reply = RawResponse.read(rfile)
+                assert (bad, reply.status) == (bad, 400)
+                assert closed_by_peer(sock, rfile)
+        assert proxy.get("/public/a;b/x..%2Fy").status == 200
+        assert backend.received[0].target == "/public/a;b/x..%2Fy"
+        assert len(backend.received) == 1

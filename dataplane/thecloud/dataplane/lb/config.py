@@ -36,6 +36,7 @@ from thecloud.dataplane.lb.validation import (
     check_host_pattern,
     check_name,
     check_regex,
+    check_route_path,
     check_url_path,
     fail,
     parse_socket_address,
@@ -464,7 +465,7 @@ def _read_path_match(r: ConfigReader) -> PathMatch:
     if kind == "regex":
         check_regex(r.at("value"), value)
     else:
-        check_url_path(r.at("value"), value, query=False)
+        check_route_path(r.at("value"), value)
     r.finish()
     return PathMatch(kind=kind, value=value)
 

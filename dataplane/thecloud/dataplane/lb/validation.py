@@ -19,6 +19,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
 from thecloud.core.errors import InvalidArgumentError
+from thecloud.dataplane.lb.paths import hides_dot_segment, normalize_path
 
 __all__ = [
     "ConfigReader",
@@ -29,6 +30,7 @@ __all__ = [
     "check_name",
     "check_certificate_pair",
     "check_regex",
+    "check_route_path",
     "check_url_path",
     "fail",
     "parse_socket_address",
@@ -229,6 +231,24 @@ def check_url_path(path: str, value: str, *, query: bool) -> str:
         fail(path, f"{value!r} must start with '/' and hold only URL characters")
     if not query and "?" in value:
         fail(path, f"{value!r}: routes match the path without its query string; drop the '?'")
+    return value
+
+
+def check_route_path(path: str, value: str) -> str:
+    """An exact or prefix route path: a URL path already in the normal form requests are routed
+    on (see `paths`), since any other spelling could never match."""
+    check_url_path(path, value, query=False)
+    try:
+        normal = normalize_path(value)
+    except ValueError as error:
+        fail(path, f"{value!r}: {error}")
+    if normal != value:
+        fail(
+            path,
+            f"{value!r} never matches: requests are routed on normalised paths; use {normal!r}",
+        )
+    if hides_dot_segment(value):
+        fail(path, f"{value!r} never matches: requests hiding a dot segment are refused")
     return value
 
 

@@ -12,6 +12,7 @@ pub mod error;
 mod health_check;
 pub mod http;
 mod metrics;
+mod rechunk;
 pub mod resilience;
 mod rewrite;
 mod router;

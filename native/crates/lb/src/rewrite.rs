@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 
-use crate::http::{BodyKind, RequestHead, ResponseHead, Target};
+use crate::http::{split_path, BodyKind, RequestHead, ResponseHead, Target};
 use crate::router::CompiledRules;
 use crate::runtime::Forwarding;
 
@@ -117,11 +117,14 @@ pub struct Hop {
     pub backend: SocketAddr,
 }
 
-/// Appends the head to send upstream for `req` (parsed from `buf`).
+/// Appends the head to send upstream for `req` (parsed from `buf`), with `path` (the normalised
+/// path the request was routed on) in place of the received one; the query follows unchanged.
+#[allow(clippy::too_many_arguments)]
 pub fn write_request_head(
     out: &mut Vec<u8>,
     buf: &[u8],
     req: &RequestHead,
+    path: &[u8],
     forwarding: &Forwarding,
     rules: Option<&CompiledRules>,
     hop: &Hop,
@@ -130,14 +133,15 @@ pub fn write_request_head(
     out.extend_from_slice(req.method.of(buf));
     out.push(b' ');
     match req.form {
-        Target::Absolute { path, .. } => {
-            let path = path.of(buf);
-            if path.first() != Some(&b'/') {
-                out.push(b'/'); // `http://h` or `http://h?q`
-            }
+        Target::Absolute { path: received, .. } => {
             out.extend_from_slice(path);
+            out.extend_from_slice(split_path(received.of(buf)).1);
         }
-        Target::Origin | Target::Asterisk => out.extend_from_slice(req.target.of(buf)),
+        Target::Origin => {
+            out.extend_from_slice(path);
+            out.extend_from_slice(split_path(req.target.of(buf)).1);
+        }
+        Target::Asterisk => out.extend_from_slice(req.target.of(buf)),
     }
     // An HTTP/1.0 client cannot read a chunked response: asking the backend in HTTP/1.0 (with
     // keep-alive, so the upstream connection stays reusable) makes it frame with a length.
@@ -245,7 +249,8 @@ pub fn write_request_head(
 }
 
 /// Appends the head to send to the client for `resp` (parsed from `buf`). `close` adds
-/// `Connection: close`; `keep_alive_1_0` announces keep-alive to an HTTP/1.0 client.
+/// `Connection: close`; `keep_alive_1_0` announces keep-alive to an HTTP/1.0 client; `rechunk`
+/// announces a close-delimited body as chunked (see `rechunk`), in an HTTP/1.1 status line.
 pub fn write_response_head(
     out: &mut Vec<u8>,
     buf: &[u8],
@@ -253,12 +258,19 @@ pub fn write_response_head(
     rules: Option<&CompiledRules>,
     close: bool,
     keep_alive_1_0: bool,
+    rechunk: bool,
 ) {
     let status_line_end = resp
         .headers
         .first()
         .map_or(resp.len - 2, |h| h.name.start as usize);
-    out.extend_from_slice(&buf[..status_line_end]);
+    if rechunk {
+        // An HTTP/1.0 status line would forbid the chunked coding: the proxy speaks 1.1.
+        out.extend_from_slice(b"HTTP/1.1");
+        out.extend_from_slice(&buf[b"HTTP/1.x".len()..status_line_end]);
+    } else {
+        out.extend_from_slice(&buf[..status_line_end]);
+    }
     let switching = resp.status == 101;
     for h in &resp.headers {
         let name = h.name.of(buf);
@@ -270,7 +282,9 @@ pub fn write_response_head(
         }
         field(out, name, h.value.of(buf));
     }
-    if resp.status >= 200 && resp.status != 204 {
+    if rechunk {
+        out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+    } else if resp.status >= 200 && resp.status != 204 {
         write_framing(out, resp.body, resp.content_length);
     }
     if let Some(rules) = rules {

@@ -8,6 +8,7 @@ use regex::bytes::Regex;
 
 use crate::config::{HeaderRules, PathKind, RouteConfig};
 use crate::error::LbError;
+use crate::http::normalize_path;
 
 enum HostMatch {
     Any,
@@ -103,6 +104,29 @@ fn host_without_port(host: &[u8]) -> &[u8] {
         .map_or(host, |colon| &host[..colon])
 }
 
+/// An exact or prefix route path, refused unless already normal: requests are matched on their
+/// normalised path (see `http::normalize_path`), which no other spelling could equal.
+fn normal_route_path(field: &str, value: &str) -> Result<Vec<u8>, LbError> {
+    let mut scratch = Vec::new();
+    let refuse = |why: String| LbError::invalid(format!("{field}.path.value: {value:?} {why}"));
+    if !value.starts_with('/') {
+        return Err(refuse("must start with '/'".into()));
+    }
+    if value.contains(['?', '#']) {
+        return Err(refuse(
+            "never matches: routes match the path without query or fragment".into(),
+        ));
+    }
+    match normalize_path(value.as_bytes(), &mut scratch) {
+        Err(e) => Err(refuse(e.reason.into())),
+        Ok(normal) if normal != value.as_bytes() => Err(refuse(format!(
+            "never matches: requests are routed on normalised paths; use {:?}",
+            String::from_utf8_lossy(normal)
+        ))),
+        Ok(_) => Ok(value.as_bytes().to_vec()),
+    }
+}
+
 impl Router {
     /// Compiles routes; `pool_index` resolves pool names, `route_counter` the shared counters.
     pub fn compile(
@@ -125,8 +149,8 @@ impl Router {
             let path = match &route.path {
                 None => PathMatcher::Any,
                 Some(p) => match p.kind {
-                    PathKind::Exact => PathMatcher::Exact(p.value.clone().into_bytes()),
-                    PathKind::Prefix => PathMatcher::Prefix(p.value.clone().into_bytes()),
+                    PathKind::Exact => PathMatcher::Exact(normal_route_path(&field, &p.value)?),
+                    PathKind::Prefix => PathMatcher::Prefix(normal_route_path(&field, &p.value)?),
                     PathKind::Regex => PathMatcher::Regex(Regex::new(&p.value).map_err(|e| {
                         LbError::invalid(format!("{field}.path.value: invalid regex: {e}"))
                     })?),
@@ -277,6 +301,38 @@ mod tests {
         assert!(r.route(Some(b"b.test"), b"/").is_none());
         assert!(r.route(Some(b"[::1]:80"), b"/").is_none());
         assert_eq!(host_without_port(b"[::1]:80"), b"[::1]");
+    }
+
+    #[test]
+    fn route_paths_that_could_never_match_a_normalised_path_are_refused() {
+        for (value, why) in [
+            ("/%61dmin", "use \"/admin\""),
+            ("/a/../b", "use \"/b\""),
+            ("//x", "use \"/x\""),
+            ("/%zz", "invalid percent-encoding"),
+            ("x", "must start with '/'"),
+        ] {
+            let err = Router::compile(
+                1,
+                &[route("bad", None, Some((PathKind::Prefix, value)), "a")],
+                None,
+                |_| Some(0),
+                &mut |_| {
+                    Ok(RouteCounters {
+                        requests: Arc::new(AtomicU64::new(0)),
+                        metric: None,
+                    })
+                },
+            )
+            .err()
+            .unwrap();
+            assert!(
+                err.message.starts_with("listeners[1].routes[0].path.value")
+                    && err.message.contains(why),
+                "{value}: {}",
+                err.message
+            );
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::access_log::AccessLog;
 use crate::affinity::Affinity;
-use crate::balance::{self, AlgorithmKind, BackendSpec, Balancer};
+use crate::balance::{self, AlgorithmKind, BackendSpec, Balancer, StickyIdentities};
 use crate::config::{parse_address, AlgorithmName, Config, HealthCheckConfig, PoolConfig};
 use crate::error::LbError;
 use crate::metrics::{BackendMetrics, Families};
@@ -220,6 +220,8 @@ pub struct Pool {
     pub weights: Vec<u32>,
     pub slow_start: SlowStart,
     pub affinity: Affinity,
+    /// The backends' stable identities, named by sticky cookies.
+    pub sticky_identities: StickyIdentities,
 }
 
 impl Pool {
@@ -303,6 +305,9 @@ impl Runtime {
             }
             let identities: Vec<&[u8]> =
                 pool.backends.iter().map(|b| b.address.as_bytes()).collect();
+            // The parsed address, so two spellings of one backend share an identity.
+            let canonical: Vec<String> = backends.iter().map(|b| b.address.to_string()).collect();
+            let sticky_identities = StickyIdentities::new(&canonical, registry.sticky_secret);
             let balancer = balance::build_keyed(
                 algorithm(pool.algorithm.kind),
                 &specs,
@@ -324,6 +329,7 @@ impl Runtime {
                 weights: pool.backends.iter().map(|b| b.weight).collect(),
                 slow_start: SlowStart::new(pool.slow_start_ms),
                 affinity: Affinity::from_config(&pool.algorithm),
+                sticky_identities,
             });
         }
         let pool_index = |name: &str| pools.iter().position(|p| p.name == name);

@@ -338,3 +338,9 @@ pub fn random_key() -> u64 {
     }
     u64::from_ne_bytes(key)
 }
+
+/// Half-closes a socket: a FIN goes out after the queued bytes; the receive side stays open.
+pub fn shutdown_write(fd: RawFd) -> io::Result<()> {
+    // SAFETY: plain shutdown(2) on a descriptor the caller owns.
+    check(unsafe { libc::shutdown(fd, libc::SHUT_WR) }).map(|_| ())
+}

@@ -33,7 +33,9 @@ pub use consistent_hash::ConsistentHash;
 pub use least_connections::LeastConnections;
 pub use power_of_two::PowerOfTwo;
 pub use round_robin::RoundRobin;
-pub use sticky_cookie::{parse_sticky_cookie, sticky_cookie_value, StickyCookie};
+pub use sticky_cookie::{
+    parse_sticky_cookie, write_sticky_cookie_value, StickyCookie, StickyIdentities,
+};
 pub use weighted_round_robin::WeightedRoundRobin;
 
 /// What the engine knows about a request when it picks a backend.
@@ -43,7 +45,7 @@ pub struct PickContext<'a> {
     pub client_ip: IpAddr,
     /// The header or cookie value to hash on; None hashes `client_ip` instead.
     pub hash_key: Option<&'a [u8]>,
-    /// The backend index decoded from a valid sticky cookie.
+    /// The index of the backend a valid sticky cookie names (see `StickyIdentities`).
     pub sticky: Option<usize>,
 }
 

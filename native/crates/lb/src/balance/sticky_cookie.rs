@@ -2,19 +2,20 @@
 //! names while that backend is eligible; any other request is balanced by smooth weighted round
 //! robin (and the engine sets the cookie to the backend chosen).
 //!
-//! The cookie is `<index>.<mac>`, the MAC a keyed SipHash of the index under the engine's
-//! secret, so a client cannot pick its backend by editing the cookie. The secret should change
-//! when the backend list does, which invalidates cookies whose index now means another backend.
-
-use std::fmt::Write;
+//! The cookie is `<id>.<mac>`, both 16 hex digits. `id` is the backend's stable identity, a keyed
+//! SipHash of its address, not its index in the pool: an `update()` that reorders the backends
+//! or inserts new ones keeps every client on its backend, and a cookie naming a backend that
+//! left the pool matches none (the request is balanced and gets a new cookie). The MAC, a keyed
+//! SipHash of the id under the engine's secret, stops a client from picking its backend by
+//! editing the cookie; the id's own key hides the backend addresses from clients.
 
 use super::hash::siphash;
 use super::weighted_round_robin::WeightedRoundRobin;
 use super::{Balancer, PickContext};
 
-/// Longest index accepted in a cookie (u32::MAX has 10 digits).
-const MAX_INDEX_DIGITS: usize = 10;
-const MAC_HEX_DIGITS: usize = 16;
+const HEX_DIGITS: usize = 16;
+/// Separates the identity key from the MAC key derived from the same secret.
+const IDENTITY_KEY_TWEAK: u64 = 0x6964_656e_7469_7479;
 
 /// Sticky sessions over smooth weighted round robin.
 pub struct StickyCookie {
@@ -45,37 +46,86 @@ impl Balancer for StickyCookie {
     }
 }
 
-fn mac(backend: u64, secret: u64) -> u64 {
-    siphash(secret, !secret, &backend.to_le_bytes())
+/// The stable identities of a pool's backends, and the way back from an identity to an index.
+#[derive(Debug, Default)]
+pub struct StickyIdentities {
+    by_index: Vec<u64>,
+    /// (identity, index), sorted by identity: looked up without allocating.
+    sorted: Vec<(u64, usize)>,
 }
 
-/// The cookie value that sends a client back to `backend`.
-pub fn sticky_cookie_value(backend: usize, secret: u64) -> String {
-    let mut value = String::with_capacity(MAX_INDEX_DIGITS + 1 + MAC_HEX_DIGITS);
-    // Writing into a String cannot fail.
-    let _ = write!(value, "{backend}.{:016x}", mac(backend as u64, secret));
-    value
+impl StickyIdentities {
+    /// Identities of backends known by `addresses` (a stable spelling of each, in pool order).
+    pub fn new<A: AsRef<[u8]>>(addresses: &[A], secret: u64) -> Self {
+        let by_index: Vec<u64> = addresses
+            .iter()
+            .map(|a| backend_identity(a.as_ref(), secret))
+            .collect();
+        let mut sorted: Vec<(u64, usize)> = by_index.iter().copied().zip(0..).collect();
+        sorted.sort_unstable();
+        Self { by_index, sorted }
+    }
+
+    /// The identity of the backend at `index`.
+    pub fn identity(&self, index: usize) -> u64 {
+        self.by_index[index]
+    }
+
+    /// The index of the backend with this identity, if it is (still) in the pool.
+    pub fn index_of(&self, identity: u64) -> Option<usize> {
+        self.sorted
+            .binary_search_by_key(&identity, |&(id, _)| id)
+            .ok()
+            .map(|at| self.sorted[at].1)
+    }
 }
 
-/// The backend index a cookie names, if its MAC is valid under `secret` and the index is below
-/// `backends`; None for anything else (tampered, truncated, from another secret).
-pub fn parse_sticky_cookie(value: &str, secret: u64, backends: usize) -> Option<usize> {
-    let (index, tag) = value.split_once('.')?;
-    let well_formed = !index.is_empty()
-        && index.len() <= MAX_INDEX_DIGITS
-        && index.bytes().all(|b| b.is_ascii_digit())
-        && (index == "0" || !index.starts_with('0'))
-        && tag.len() == MAC_HEX_DIGITS
-        && tag.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    if !well_formed {
+/// A backend's identity: its address hashed under a key derived from the secret.
+fn backend_identity(address: &[u8], secret: u64) -> u64 {
+    siphash(secret ^ IDENTITY_KEY_TWEAK, secret.rotate_left(32), address)
+}
+
+fn mac(identity: u64, secret: u64) -> u64 {
+    siphash(secret, !secret, &identity.to_le_bytes())
+}
+
+fn push_hex(out: &mut Vec<u8>, value: u64) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for shift in (0..HEX_DIGITS).rev() {
+        out.push(HEX[((value >> (shift * 4)) & 0xf) as usize]);
+    }
+}
+
+fn parse_hex(digits: &[u8]) -> Option<u64> {
+    if digits.len() != HEX_DIGITS {
         return None;
     }
-    let index: u64 = index.parse().ok()?;
-    let tag = u64::from_str_radix(tag, 16).ok()?;
-    // Constant-time comparison is moot for a 64-bit tag checked once per request, but cheap.
-    let valid = (tag ^ mac(index, secret)) == 0;
-    let index = usize::try_from(index).ok()?;
-    (valid && index < backends).then_some(index)
+    digits.iter().try_fold(0u64, |acc, &b| {
+        let digit = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            _ => return None,
+        };
+        Some(acc << 4 | u64::from(digit))
+    })
+}
+
+/// Appends the cookie value that sends a client back to the backend with this identity.
+pub fn write_sticky_cookie_value(out: &mut Vec<u8>, identity: u64, secret: u64) {
+    push_hex(out, identity);
+    out.push(b'.');
+    push_hex(out, mac(identity, secret));
+}
+
+/// The backend identity a cookie names, if its MAC is valid under `secret`; None for anything
+/// else (tampered, truncated, from another secret, from the old index format).
+pub fn parse_sticky_cookie(value: &[u8], secret: u64) -> Option<u64> {
+    if value.len() != 2 * HEX_DIGITS + 1 || value[HEX_DIGITS] != b'.' {
+        return None;
+    }
+    let identity = parse_hex(&value[..HEX_DIGITS])?;
+    let tag = parse_hex(&value[HEX_DIGITS + 1..])?;
+    (tag == mac(identity, secret)).then_some(identity)
 }
 
 #[cfg(test)]
@@ -94,51 +144,69 @@ mod tests {
         }
     }
 
+    fn cookie(identity: u64) -> Vec<u8> {
+        let mut value = Vec::new();
+        write_sticky_cookie_value(&mut value, identity, SECRET);
+        value
+    }
+
     #[test]
     fn cookies_round_trip() {
-        for backend in [0, 1, 9, 10, 999, u32::MAX as usize] {
-            let value = sticky_cookie_value(backend, SECRET);
+        for identity in [0, 1, 9, 0xdead_beef, u64::MAX] {
             assert_eq!(
-                parse_sticky_cookie(&value, SECRET, usize::MAX),
-                Some(backend)
+                parse_sticky_cookie(&cookie(identity), SECRET),
+                Some(identity)
             );
         }
-        assert!(sticky_cookie_value(3, SECRET).starts_with("3."));
+        assert_eq!(cookie(0x1f).len(), 33);
+        assert!(cookie(0x1f).starts_with(b"000000000000001f."));
     }
 
     #[test]
     fn tampered_or_foreign_cookies_are_rejected() {
-        let value = sticky_cookie_value(3, SECRET);
-        let (_, tag) = value.split_once('.').unwrap();
-        assert_eq!(parse_sticky_cookie(&format!("4.{tag}"), SECRET, 10), None);
-        assert_eq!(parse_sticky_cookie(&value, SECRET ^ 1, 10), None);
-        assert_eq!(
-            parse_sticky_cookie(&value, SECRET, 3),
-            None,
-            "index out of range"
-        );
+        let value = cookie(3);
+        let tag = String::from_utf8(value[17..].to_vec()).unwrap();
+        let other = format!("0000000000000004.{tag}");
+        assert_eq!(parse_sticky_cookie(other.as_bytes(), SECRET), None);
+        assert_eq!(parse_sticky_cookie(&value, SECRET ^ 1,), None);
+        let upper = String::from_utf8(value.clone()).unwrap().to_uppercase();
+        let mut spaced = value.clone();
+        spaced.push(b' ');
         for bad in [
-            "",
-            "3",
-            "3.",
-            ".abc",
-            "03.0000000000000000",
-            "+3.0000000000000000",
-            "3.00000000000000000",
-            &value.to_uppercase(),
-            &format!("{value} "),
-            &format!("99999999999.{tag}"),
+            &b""[..],
+            b"3",
+            b"3.0000000000000000",
+            b"0000000000000003",
+            b"0000000000000003.",
+            b"+000000000000003.0000000000000000",
+            upper.as_bytes(),
+            &spaced,
         ] {
-            assert_eq!(parse_sticky_cookie(bad, SECRET, 10), None, "{bad:?}");
+            assert_eq!(parse_sticky_cookie(bad, SECRET), None, "{bad:?}");
         }
-        // Flipping any one hex digit of the tag invalidates it.
-        for position in 0..16 {
-            let mut forged: Vec<u8> = value.clone().into_bytes();
-            let at = 2 + position;
-            forged[at] = if forged[at] == b'0' { b'1' } else { b'0' };
-            let forged = String::from_utf8(forged).unwrap();
-            assert_eq!(parse_sticky_cookie(&forged, SECRET, 10), None);
+        // Flipping any one hex digit of the identity or the tag invalidates it.
+        for position in (0..16).chain(17..33) {
+            let mut forged = value.clone();
+            forged[position] = if forged[position] == b'0' { b'1' } else { b'0' };
+            assert_eq!(parse_sticky_cookie(&forged, SECRET), None);
         }
+    }
+
+    #[test]
+    fn identities_follow_the_address_not_the_position() {
+        let before = StickyIdentities::new(&["10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"], SECRET);
+        // Reordered, one inserted in front, one removed.
+        let after = StickyIdentities::new(&["10.0.0.9:80", "10.0.0.3:80", "10.0.0.1:80"], SECRET);
+        let moved = |index: usize| after.index_of(before.identity(index));
+        assert_eq!(moved(0), Some(2));
+        assert_eq!(moved(1), None, "a backend that left matches nothing");
+        assert_eq!(moved(2), Some(1));
+        for index in 0..3 {
+            assert_eq!(before.index_of(before.identity(index)), Some(index));
+        }
+        // Another engine secret gives other identities (addresses are not exposed as such).
+        let foreign = StickyIdentities::new(&["10.0.0.1:80"], SECRET ^ 1);
+        assert_ne!(foreign.identity(0), before.identity(0));
     }
 
     #[test]

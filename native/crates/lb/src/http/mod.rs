@@ -3,12 +3,14 @@
 
 mod chunked;
 mod head;
+mod path;
 mod request;
 mod response;
 mod syntax;
 
 pub use chunked::ChunkedDecoder;
 pub use head::{find_head_end, HeaderSpan, Span};
+pub use path::{normalize_path, split_path};
 pub use request::{parse_request, RequestHead, Target};
 pub use response::{parse_response, ResponseHead};
 

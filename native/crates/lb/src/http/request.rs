@@ -165,6 +165,11 @@ pub fn parse_request(
 
 fn classify_target(method: &[u8], target: &[u8], offset: usize) -> Result<Target, ParseError> {
     if target.first() == Some(&b'/') {
+        // Origin-form has no fragment (RFC 9112 section 3.2.1); a `#` would let the path that is
+        // routed (before it) differ from the target a backend reads.
+        if memchr::memchr(b'#', target).is_some() {
+            return Err(ParseError::bad("a fragment in an origin-form target"));
+        }
         return Ok(Target::Origin);
     }
     if target == b"*" {

@@ -34,6 +34,9 @@ impl Worker {
         let Some(c) = self.clients.get_mut(ci) else {
             return;
         };
+        if c.phase == Phase::Lingering {
+            return self.linger_readable(ci);
+        }
         if c.eof || c.phase == Phase::Closing || c.inbound.is_full() {
             return;
         }
@@ -50,7 +53,7 @@ impl Worker {
                     c.touch(&self.runtime, self.now);
                     self.tunnel_to_upstream(ci);
                 }
-                Phase::Closing => {}
+                Phase::Closing | Phase::Lingering => {}
             },
             Err(e) if sys::would_block(&e) => {}
             Err(_) => self.client_eof(ci),
@@ -83,7 +86,8 @@ impl Worker {
             return;
         }
         match c.phase {
-            Phase::Closing => self.close_client(ci),
+            Phase::Closing => self.finish_closing(ci),
+            Phase::Lingering => {}
             Phase::Exchange => {
                 if let Some(ui) = c.exchange.as_ref().and_then(|ex| ex.upstream) {
                     self.pump_response(ci, ui);
@@ -137,9 +141,9 @@ impl Worker {
                 return self.close_client(ci);
             };
             let buf = c.inbound.filled();
-            let path = match c.request.form {
-                Target::Absolute { path, .. } => path.of(buf),
-                _ => c.request.target.of(buf),
+            let path = match routed_path(&c.request, buf, &mut c.path_scratch) {
+                Ok(path) => path,
+                Err(e) => return self.reject(ci, e.status),
             };
             let host = c.request.host.map(|h| h.of(buf));
             let now_ms = self.now_ms;
@@ -165,12 +169,11 @@ impl Worker {
             }
             let secret = self.shared.registry.sticky_secret;
             let ctx = pick_context(pool, buf, &c.request, c.ip, secret);
+            let sticky = ctx.sticky;
             let Some(backend) = pool.balancer.pick(&ctx, &|i| pool.eligible(i, now_ms)) else {
                 self.local_response(ci, 503);
                 continue;
             };
-            let set_sticky_cookie =
-                matches!(pool.affinity, Affinity::Sticky { .. }) && ctx.sticky != Some(backend);
             pool.guards.retry_budget.record_request(now_ms);
             let route = choice.route.map(|r| (listener, r));
             let rules = choice
@@ -202,6 +205,7 @@ impl Worker {
                 &mut c.upstream_head,
                 buf,
                 &c.request,
+                path,
                 &runtime.forwarding,
                 rules,
                 &hop,
@@ -230,7 +234,8 @@ impl Worker {
                 total_deadline: runtime.total_timeout.map(|t| self.now + t),
                 log,
                 head_sent: false,
-                set_sticky_cookie,
+                rechunk: None,
+                sticky,
                 counted: false,
                 runtime,
             });
@@ -263,6 +268,8 @@ impl Worker {
         write_local_response(&mut c.outbound, status, close);
         if close {
             c.phase = Phase::Closing;
+            // The body was never read: the client may still be sending it.
+            c.linger |= has_body;
         }
         self.flush_client(ci);
     }
@@ -275,6 +282,8 @@ impl Worker {
         c.inbound.clear();
         write_local_response(&mut c.outbound, status, true);
         c.phase = Phase::Closing;
+        // The rest of what the client sends is unread (a head too large is still arriving).
+        c.linger = true;
         self.flush_client(ci);
     }
 
@@ -292,8 +301,27 @@ impl Worker {
             return self.close_client(ci);
         }
         if c.phase == Phase::Closing && !c.backlogged() {
-            self.close_client(ci);
+            self.finish_closing(ci);
         }
+    }
+}
+
+/// The path a request is routed on and forwarded with: normalised (see `http::normalize_path`),
+/// without its query. An absolute-form target without a path gets `/`, as the writer sends;
+/// `*` stays as it is.
+pub(super) fn routed_path<'b>(
+    request: &RequestHead,
+    buf: &'b [u8],
+    scratch: &'b mut Vec<u8>,
+) -> Result<&'b [u8], ParseError> {
+    let target = match request.form {
+        Target::Asterisk => return Ok(request.target.of(buf)),
+        Target::Absolute { path, .. } => path.of(buf),
+        Target::Origin => request.target.of(buf),
+    };
+    match split_path(target).0 {
+        b"" => Ok(b"/"),
+        path => normalize_path(path, scratch),
     }
 }
 
@@ -316,8 +344,8 @@ pub(super) fn pick_context<'b>(
         Affinity::Cookie(name) => ctx.hash_key = cookie_value(buf, &request.headers, name),
         Affinity::Sticky { name, .. } => {
             ctx.sticky = cookie_value(buf, &request.headers, name)
-                .and_then(|v| std::str::from_utf8(v).ok())
-                .and_then(|v| parse_sticky_cookie(v, secret, pool.backends.len()));
+                .and_then(|v| parse_sticky_cookie(v, secret))
+                .and_then(|identity| pool.sticky_identities.index_of(identity));
         }
     }
     ctx

@@ -6,10 +6,13 @@
 //! client. Each client connection carries one exchange at a time; pipelined requests wait in
 //! its receive buffer and are answered in order.
 //!
-//! Bodies stream in both directions as they arrive (framing tracked, never buffered whole).
+//! Requests are routed on, and forwarded with, their normalised path (`http::normalize_path`).
+//! Bodies stream in both directions as they arrive (framing tracked, never buffered whole); a
+//! body the backend ends by closing is re-chunked for an HTTP/1.1 client (`rechunk`).
 //! `Expect: 100-continue` is forwarded and the backend's interim `100 Continue` relayed (the
-//! proxy never answers it itself, so a backend can still refuse the body). After a `101` the
-//! connection becomes a byte tunnel. A failure before any response byte reached the client is
+//! proxy never answers it itself, so a backend can still refuse the body); interim responses
+//! never reach an HTTP/1.0 client. After a `101` the connection becomes a byte tunnel. A
+//! connection closed while its request may still be arriving closes lingering (`linger`). A failure before any response byte reached the client is
 //! retried when safe (connect failures; idempotent requests without a body on another backend,
 //! or once on a fresh connection when a pooled one turned out closed), else answered 502/504;
 //! after the first byte the client connection is closed.
@@ -21,13 +24,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::affinity::{cookie_value, header_value, Affinity};
-use crate::balance::{parse_sticky_cookie, sticky_cookie_value, PickContext};
+use crate::balance::{parse_sticky_cookie, write_sticky_cookie_value, PickContext};
 use crate::body::BodyTracker;
 use crate::buffer::RecvBuffer;
 use crate::engine::{listener_fd, ListenerSocket, Shared};
 use crate::http::{
-    find_head_end, parse_request, parse_response, RequestHead, ResponseHead, Target,
+    find_head_end, normalize_path, parse_request, parse_response, split_path, BodyKind, ParseError,
+    RequestHead, ResponseHead, Target,
 };
+use crate::rechunk::Rechunker;
 use crate::resilience::RequestOutcome;
 use crate::rewrite::{
     write_local_response, write_request_head, write_response_head, Hop, RequestIds,
@@ -38,6 +43,7 @@ use crate::sys::{self, Epoll, Waker, BROKEN, READ, WRITE};
 
 mod client_side;
 mod io;
+mod linger;
 mod upstream_side;
 
 use io::{flush, has_plaintext, send_queued};
@@ -78,8 +84,11 @@ enum Phase {
     Exchange,
     /// After a 101: bytes flow both ways unchanged.
     Tunnel,
-    /// Flushing a final response, then closing.
+    /// Flushing a final response, then closing (or lingering).
     Closing,
+    /// Response sent and write side shut: discarding input until the client closes (bounded,
+    /// see `linger`).
+    Lingering,
 }
 
 /// The request currently proxied for a client.
@@ -107,8 +116,11 @@ struct Exchange {
     log: Option<Vec<u8>>,
     /// The head went to the current upstream connection (a retry sends it again).
     head_sent: bool,
-    /// Send a sticky-session cookie naming the chosen backend with the response.
-    set_sticky_cookie: bool,
+    /// Re-frames a close-delimited response body as chunked for an HTTP/1.1 client.
+    rechunk: Option<Rechunker>,
+    /// The backend a valid sticky cookie named: the response sets the cookie when the exchange
+    /// ended up elsewhere (no cookie, its backend gone or ineligible, a retry moved it).
+    sticky: Option<usize>,
     counted: bool,
 }
 
@@ -127,6 +139,8 @@ struct Client {
     upstream_head: Vec<u8>,
     upstream_out: Vec<u8>,
     upstream_out_sent: usize,
+    /// Holds the normalised request path when it differs from the one received.
+    path_scratch: Vec<u8>,
     request: RequestHead,
     response: ResponseHead,
     phase: Phase,
@@ -135,6 +149,10 @@ struct Client {
     deadline: Option<Instant>,
     eof: bool,
     keep_alive: bool,
+    /// Request bytes may still be on their way when the connection closes: linger (see `linger`).
+    linger: bool,
+    /// Bytes discarded while lingering.
+    lingered: usize,
     exchange: Option<Exchange>,
 }
 
@@ -144,6 +162,7 @@ struct SpareClient {
     outbound: Vec<u8>,
     upstream_head: Vec<u8>,
     upstream_out: Vec<u8>,
+    path_scratch: Vec<u8>,
     request: RequestHead,
     response: ResponseHead,
 }
@@ -366,6 +385,7 @@ impl Worker {
                 outbound: Vec::with_capacity(CLIENT_BUFFER),
                 upstream_head: Vec::with_capacity(UPSTREAM_HEAD_CAPACITY),
                 upstream_out: Vec::with_capacity(CLIENT_BUFFER),
+                path_scratch: Vec::new(),
                 request: RequestHead::default(),
                 response: ResponseHead::default(),
             });
@@ -401,6 +421,7 @@ impl Worker {
                 upstream_head: spare.upstream_head,
                 upstream_out: spare.upstream_out,
                 upstream_out_sent: 0,
+                path_scratch: spare.path_scratch,
                 request: spare.request,
                 response: spare.response,
                 phase: Phase::Head,
@@ -409,6 +430,8 @@ impl Worker {
                 deadline: self.runtime.header_timeout.map(|t| self.now + t),
                 eof: false,
                 keep_alive: true,
+                linger: false,
+                lingered: 0,
                 exchange: None,
             };
             let ci = self.clients.insert(client);
@@ -456,7 +479,9 @@ impl Worker {
         if c.backlogged() {
             want |= WRITE;
         }
-        if reading && c.tls.as_mut().is_some_and(|conn| has_plaintext(conn)) {
+        if c.phase == Phase::Lingering {
+            want = READ;
+        } else if reading && c.tls.as_mut().is_some_and(|conn| has_plaintext(conn)) {
             self.tls_pending.push(ci);
         }
         if want != c.interest {
@@ -576,6 +601,7 @@ impl Worker {
             outbound: c.outbound,
             upstream_head: c.upstream_head,
             upstream_out: c.upstream_out,
+            path_scratch: c.path_scratch,
             request: c.request,
             response: c.response,
         });

@@ -233,7 +233,8 @@ impl Worker {
                 self.pump_response(ci, ui);
             }
             Err(e) if sys::would_block(&e) => {}
-            Err(_) => self.upstream_eof(ci, ui),
+            // Not an end: a reset in a close-delimited body must not pass for its last chunk.
+            Err(_) => self.upstream_broken(ci, ui),
         }
     }
 
@@ -274,7 +275,12 @@ impl Worker {
                 }
                 let status = c.response.status;
                 if status < 200 && status != 101 {
-                    // Interim (100 Continue, 103): relayed as received.
+                    // Interim (100 Continue, 103): relayed as received, but never to an
+                    // HTTP/1.0 client, which cannot read them (RFC 9110 section 15.2).
+                    if c.request.minor_version == 0 {
+                        u.inbound.consume(end);
+                        continue;
+                    }
                     c.outbound.extend_from_slice(&u.inbound.filled()[..end]);
                     u.inbound.consume(end);
                     ex.sent_to_client = true;
@@ -289,7 +295,16 @@ impl Worker {
                 let rules = ex
                     .route
                     .map(|(l, r)| &runtime.listeners[l].router.get(r).response_rules);
-                let close = !c.keep_alive || self.draining || !ex.request_done;
+                // A body ended by the backend's close must be delimited for the client too:
+                // chunked for HTTP/1.1 (its connection stays reusable), else by closing.
+                let until_close = c.response.body == BodyKind::UntilClose;
+                if until_close && c.request.minor_version == 1 {
+                    ex.rechunk = Some(Rechunker::default());
+                }
+                let close = !c.keep_alive
+                    || self.draining
+                    || !ex.request_done
+                    || (until_close && ex.rechunk.is_none());
                 if close {
                     c.keep_alive = false;
                 }
@@ -300,14 +315,16 @@ impl Worker {
                     rules,
                     close,
                     ex.keep_alive_1_0,
+                    ex.rechunk.is_some(),
                 );
-                if ex.set_sticky_cookie {
-                    let pool = &runtime.pools[ex.pool];
-                    if let Affinity::Sticky { name, max_age_s } = &pool.affinity {
+                let pool = &runtime.pools[ex.pool];
+                if let Affinity::Sticky { name, max_age_s } = &pool.affinity {
+                    if ex.sticky != Some(ex.backend) {
                         append_sticky_cookie(
                             &mut c.outbound,
                             name,
-                            &sticky_cookie_value(ex.backend, self.shared.registry.sticky_secret),
+                            pool.sticky_identities.identity(ex.backend),
+                            self.shared.registry.sticky_secret,
                             *max_age_s,
                         );
                     }
@@ -328,6 +345,9 @@ impl Worker {
                 Err(_) => return self.bad_gateway(ci, ui),
             };
             ex.sent_to_client = true;
+            if let Some(rechunker) = ex.rechunk.as_mut() {
+                rechunker.before_data(&mut c.outbound, body_len);
+            }
             let done = ex.response_body.is_done();
             let body = &u.inbound.filled()[..body_len];
             let result = c.send_with(body);
@@ -357,6 +377,8 @@ impl Worker {
         if !delivered {
             c.keep_alive = false;
         }
+        // The backend answered before the whole request body arrived: the rest is unread.
+        c.linger |= !ex.request_done;
         c.upstream_out.clear();
         c.upstream_out_sent = 0;
         let reusable = c.response.keep_alive && delivered && !self.draining;
@@ -445,9 +467,25 @@ impl Worker {
             return self.close_client(ci);
         }
         if ex.response_head_seen && matches!(ex.response_body, BodyTracker::UntilClose) {
-            // Close-delimited body: EOF is its end; the client connection must close too.
-            c.keep_alive = false;
+            // Close-delimited body: EOF is its end. Body bytes still buffered go first; then
+            // a re-chunked body gets its last chunk (the client connection stays), an
+            // unframed one ends with the client connection.
             c.response.keep_alive = false;
+            if let Some(u) = self.upstreams.get_mut(ui) {
+                let rest = u.inbound.filled();
+                if let Some(rechunker) = ex.rechunk.as_mut() {
+                    rechunker.before_data(&mut c.outbound, rest.len());
+                }
+                c.outbound.extend_from_slice(rest);
+                u.inbound.clear();
+            }
+            match ex.rechunk.as_mut() {
+                Some(rechunker) => rechunker.finish(&mut c.outbound),
+                None => c.keep_alive = false,
+            }
+            if c.flush_out().is_err() {
+                return self.close_client(ci);
+            }
             return self.finish_exchange(ci, ui);
         }
         self.upstream_broken(ci, ui);
@@ -563,6 +601,7 @@ impl Worker {
         c.outbound_sent = 0;
         write_local_response(&mut c.outbound, status, true);
         c.phase = Phase::Closing;
+        c.linger |= !ex.request_done;
         self.flush_client(ci);
     }
 
@@ -622,14 +661,21 @@ pub(super) fn record_outcome(pool: &Pool, backend: usize, outcome: RequestOutcom
     }
 }
 
-/// Inserts a Set-Cookie field before the blank line that ends the head in `out`.
-pub(super) fn append_sticky_cookie(out: &mut Vec<u8>, name: &[u8], value: &str, max_age_s: u64) {
+/// Inserts a Set-Cookie field naming the backend `identity` before the blank line that ends
+/// the head in `out`.
+pub(super) fn append_sticky_cookie(
+    out: &mut Vec<u8>,
+    name: &[u8],
+    identity: u64,
+    secret: u64,
+    max_age_s: u64,
+) {
     use std::io::Write;
     out.truncate(out.len() - 2);
     out.extend_from_slice(b"Set-Cookie: ");
     out.extend_from_slice(name);
     out.push(b'=');
-    out.extend_from_slice(value.as_bytes());
+    write_sticky_cookie_value(out, identity, secret);
     out.extend_from_slice(b"; Path=/; HttpOnly");
     if max_age_s > 0 {
         let _ = write!(out, "; Max-Age={max_age_s}");
