@@ -48,6 +48,9 @@ pub struct HealthChecker {
     /// By backend uid.
     tracked: HashMap<usize, Tracked>,
     probes: Slab<Probe>,
+    /// A backend just came up: schedule at once, so slow start takes hold before it gets a
+    /// full share of the requests.
+    recovered: bool,
 }
 
 impl HealthChecker {
@@ -61,6 +64,7 @@ impl HealthChecker {
             waker,
             tracked: HashMap::new(),
             probes: Slab::new(),
+            recovered: false,
         })
     }
 
@@ -76,7 +80,8 @@ impl HealthChecker {
         while !self.shared.stopping.load(Ordering::Acquire) {
             let now = Instant::now();
             // Scheduling walks every backend: once a tick, not on every probe's event.
-            if now >= next_round {
+            if now >= next_round || self.recovered {
+                self.recovered = false;
                 let checking = self.schedule(now);
                 next_round = now + if checking { TICK } else { IDLE_TICK };
             }
@@ -198,7 +203,10 @@ impl HealthChecker {
         }
         entry.probe = None;
         match entry.state.record_check(ok, now_ms) {
-            Some(Transition::Up) => entry.recovered_at_ms = Some(now_ms),
+            Some(Transition::Up) => {
+                entry.recovered_at_ms = Some(now_ms);
+                self.recovered = true;
+            }
             Some(Transition::Down) => entry.recovered_at_ms = None,
             None => {}
         }
