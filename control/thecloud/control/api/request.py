@@ -17,7 +17,7 @@ from thecloud.control.api.errors import ApiError
 from thecloud.control.app import Receive, Scope
 from thecloud.core.ids import new_correlation_id
 
-__all__ = ["MAX_BODY_BYTES", "Request", "read_request", "request_id_for"]
+__all__ = ["MAX_BODY_BYTES", "Request", "header_map", "read_request", "request_id_for"]
 
 #: Largest request body accepted.
 MAX_BODY_BYTES: Final = 1 << 20
@@ -41,18 +41,16 @@ class Request:
         return self.headers.get(name)
 
 
-def request_id_for(scope: Scope) -> str:
-    """Return the client's X-Request-Id if it is sane, else a fresh id."""
-    for key, value in scope["headers"]:
-        if key.lower() == b"x-request-id":
-            candidate: str = value.decode("latin-1")
-            if _SANE_REQUEST_ID.fullmatch(candidate):
-                return candidate
-            break
+def request_id_for(headers: dict[str, str]) -> str:
+    """Return the client's X-Request-Id if it is sane (one, short, plain), else a fresh id."""
+    candidate = headers.get("x-request-id")
+    if candidate is not None and _SANE_REQUEST_ID.fullmatch(candidate):
+        return candidate
     return new_correlation_id("req")
 
 
-def _headers(scope: Scope) -> dict[str, str]:
+def header_map(scope: Scope) -> dict[str, str]:
+    """The request's headers by lowercase name; repeated ones joined with ", "."""
     headers: dict[str, str] = {}
     for key, value in scope["headers"]:
         name = key.decode("latin-1").lower()
@@ -102,9 +100,11 @@ def _too_large() -> str:
     return f"the request body exceeds {MAX_BODY_BYTES} bytes"
 
 
-async def read_request(scope: Scope, receive: Receive, request_id: str) -> Request:
-    """Parse `scope` and read the body; ApiError (400, 413) if either is unacceptable."""
-    headers = _headers(scope)
+async def read_request(
+    scope: Scope, receive: Receive, request_id: str, headers: dict[str, str]
+) -> Request:
+    """Parse `scope` (its `header_map` given) and read the body; ApiError (400, 413) if either
+    is unacceptable."""
     return Request(
         method=scope["method"],
         path=scope["path"],

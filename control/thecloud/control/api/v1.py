@@ -25,7 +25,7 @@ from thecloud.control.api.documents import api_documents
 from thecloud.control.api.errors import ApiError, problem_for
 from thecloud.control.api.idempotency import IdempotencyStore
 from thecloud.control.api.pagination import PageTokens
-from thecloud.control.api.request import read_request, request_id_for
+from thecloud.control.api.request import header_map, read_request, request_id_for
 from thecloud.control.api.resources import all_routes
 from thecloud.control.api.router import Match, Router
 from thecloud.control.api.services import IamServices
@@ -91,9 +91,10 @@ class V1Api:
 
     async def handle(self, scope: Scope, receive: Receive) -> Response:
         """Answer one `/v1` request; every response carries `X-Request-Id`."""
-        request_id = request_id_for(scope)
+        headers = header_map(scope)
+        request_id = request_id_for(headers)
         try:
-            response = await self._dispatch(scope, receive, request_id)
+            response = await self._dispatch(scope, receive, request_id, headers)
         except (ApiError, TheCloudError) as error:
             response = problem_for(error) or self._server_fault(error, request_id)
         return _with_request_id(response, request_id)
@@ -104,8 +105,10 @@ class V1Api:
         _log.error("API request failed", exc_info=error, extra={"request_id": request_id})
         return problem(HTTPStatus.INTERNAL_SERVER_ERROR, "the server failed to answer; see its log")
 
-    async def _dispatch(self, scope: Scope, receive: Receive, request_id: str) -> Response:
-        request = await read_request(scope, receive, request_id)
+    async def _dispatch(
+        self, scope: Scope, receive: Receive, request_id: str, headers: dict[str, str]
+    ) -> Response:
+        request = await read_request(scope, receive, request_id, headers)
         principal = await authenticate(self._services.keys, request)
         match = self._router.match(request.method, request.path)
         call = Call(
