@@ -247,10 +247,14 @@ mod tests {
         }
     }
 
-    fn router(routes: &[RouteConfig], default: Option<usize>) -> Router {
+    fn compile(
+        listener: usize,
+        routes: &[RouteConfig],
+        default: Option<usize>,
+    ) -> Result<Router, LbError> {
         let pools = ["a", "b", "c", "d"];
         Router::compile(
-            0,
+            listener,
             routes,
             default,
             |name| pools.iter().position(|p| *p == name),
@@ -261,7 +265,10 @@ mod tests {
                 })
             },
         )
-        .unwrap()
+    }
+
+    fn router(routes: &[RouteConfig], default: Option<usize>) -> Router {
+        compile(0, routes, default).unwrap()
     }
 
     #[test]
@@ -312,20 +319,8 @@ mod tests {
             ("/%zz", "invalid percent-encoding"),
             ("x", "must start with '/'"),
         ] {
-            let err = Router::compile(
-                1,
-                &[route("bad", None, Some((PathKind::Prefix, value)), "a")],
-                None,
-                |_| Some(0),
-                &mut |_| {
-                    Ok(RouteCounters {
-                        requests: Arc::new(AtomicU64::new(0)),
-                        metric: None,
-                    })
-                },
-            )
-            .err()
-            .unwrap();
+            let bad = route("bad", None, Some((PathKind::Prefix, value)), "a");
+            let err = compile(1, &[bad], None).err().unwrap();
             assert!(
                 err.message.starts_with("listeners[1].routes[0].path.value")
                     && err.message.contains(why),
@@ -337,20 +332,8 @@ mod tests {
 
     #[test]
     fn a_bad_regex_names_the_route() {
-        let err = Router::compile(
-            2,
-            &[route("bad", None, Some((PathKind::Regex, "(")), "a")],
-            None,
-            |_| Some(0),
-            &mut |_| {
-                Ok(RouteCounters {
-                    requests: Arc::new(AtomicU64::new(0)),
-                    metric: None,
-                })
-            },
-        )
-        .err()
-        .unwrap();
+        let bad = route("bad", None, Some((PathKind::Regex, "(")), "a");
+        let err = compile(2, &[bad], None).err().unwrap();
         assert!(err.message.starts_with("listeners[2].routes[0].path.value"));
     }
 }

@@ -32,36 +32,26 @@ pub fn read_head(reader: &mut BufReader<TcpStream>) -> Option<Vec<String>> {
     }
 }
 
-pub fn start_backend(name: &'static str) -> Backend {
+/// A backend on a fresh port: every connection's requests get `answer`'s response (given the
+/// request head, the reader for its body and the request counter), until the client leaves.
+fn serve<F>(answer: F) -> Backend
+where
+    F: Fn(&[String], &mut BufReader<TcpStream>, &AtomicUsize) -> String + Send + Sync + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     let requests = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&requests);
+    let answer = Arc::new(answer);
     thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { return };
-            let counter = Arc::clone(&counter);
+            let (counter, answer) = (Arc::clone(&counter), Arc::clone(&answer));
             thread::spawn(move || {
                 let mut writer = stream.try_clone().unwrap();
                 let mut reader = BufReader::new(stream);
                 while let Some(head) = read_head(&mut reader) {
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    let length = head
-                        .iter()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse::<usize>().unwrap())
-                        })
-                        .unwrap_or(0);
-                    let mut body = vec![0; length];
-                    reader.read_exact(&mut body).unwrap();
-                    let mut text = format!("{name}\n{}\n", head.join("\n"));
-                    text.push_str(&String::from_utf8_lossy(&body));
-                    let response = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nX-Backend: {name}\r\n\r\n{text}",
-                        text.len()
-                    );
+                    let response = answer(&head, &mut reader, &counter);
                     if writer.write_all(response.as_bytes()).is_err() {
                         return;
                     }
@@ -70,6 +60,28 @@ pub fn start_backend(name: &'static str) -> Backend {
         }
     });
     Backend { address, requests }
+}
+
+pub fn start_backend(name: &'static str) -> Backend {
+    serve(move |head, reader, counter| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        let length = head
+            .iter()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse::<usize>().unwrap())
+            })
+            .unwrap_or(0);
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        let mut text = format!("{name}\n{}\n", head.join("\n"));
+        text.push_str(&String::from_utf8_lossy(&body));
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nX-Backend: {name}\r\n\r\n{text}",
+            text.len()
+        )
+    })
 }
 
 pub fn config(backends: &[&Backend], extra_routes: &str) -> String {
@@ -222,35 +234,16 @@ pub fn start_scripted() -> Backend {
 
 /// A backend whose health endpoint answers 503 and everything else 200.
 pub fn start_sick(name: &'static str) -> Backend {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    let requests = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&requests);
-    thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { return };
-            let counter = Arc::clone(&counter);
-            thread::spawn(move || {
-                let mut writer = stream.try_clone().unwrap();
-                let mut reader = BufReader::new(stream);
-                while let Some(head) = read_head(&mut reader) {
-                    let response = if head[0].starts_with("GET /healthz") {
-                        "HTTP/1.1 503 Unavailable\r\nContent-Length: 0\r\n\r\n".to_owned()
-                    } else {
-                        counter.fetch_add(1, Ordering::SeqCst);
-                        format!(
-                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{name}",
-                            name.len()
-                        )
-                    };
-                    if writer.write_all(response.as_bytes()).is_err() {
-                        return;
-                    }
-                }
-            });
+    serve(move |head, _, counter| {
+        if head[0].starts_with("GET /healthz") {
+            return "HTTP/1.1 503 Unavailable\r\nContent-Length: 0\r\n\r\n".to_owned();
         }
-    });
-    Backend { address, requests }
+        counter.fetch_add(1, Ordering::SeqCst);
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{name}",
+            name.len()
+        )
+    })
 }
 
 /// Makes closing `stream` send a reset instead of a FIN.
