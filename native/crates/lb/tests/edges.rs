@@ -13,30 +13,35 @@ fn without_default_pool(backend: &Backend) -> String {
     config(&[backend], "").replace(r#""default_pool": "app""#, r#""default_pool": null"#)
 }
 
-#[test]
-fn a_refused_upload_gets_its_response_and_a_clean_close_not_a_reset() {
-    let backend = start_backend("unused");
-    let (engine, address) = start(&without_default_pool(&backend));
+/// Starts a 100 MB upload to `path` and checks that the refusal (`status`) arrives, then a FIN
+/// (closing with unread input would send a reset), while what the client still sends is drained.
+fn refused_upload_closes_cleanly(address: std::net::SocketAddr, path: &str, status: &str) {
     let (mut stream, mut reader) = connect(address);
     // More than the proxy reads with the head: the rest sits unread in its socket.
     let mut request =
-        b"POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 100000000\r\n\r\n".to_vec();
+        format!("POST {path} HTTP/1.1\r\nHost: h\r\nContent-Length: 100000000\r\n\r\n")
+            .into_bytes();
     request.extend_from_slice(&[b'x'; 64 * 1024]);
     stream.write_all(&request).unwrap();
-    let (status, headers, _) = read_response(&mut reader);
-    assert_eq!(status, "HTTP/1.1 404 Not Found");
+    let (line, headers, _) = read_response(&mut reader);
+    assert_eq!(line, status);
     assert!(
         headers.iter().any(|h| h == "Connection: close"),
         "{headers:?}"
     );
-    // A FIN follows the response (closing with unread input would send a reset instead).
     let mut rest = Vec::new();
     assert_eq!(reader.read_to_end(&mut rest).unwrap(), 0);
-    // The proxy still drains what the client had on its way, so the client is not reset.
     for _ in 0..20 {
         stream.write_all(&[b'y'; 8 * 1024]).unwrap();
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+#[test]
+fn a_refused_upload_gets_its_response_and_a_clean_close_not_a_reset() {
+    let backend = start_backend("unused");
+    let (engine, address) = start(&without_default_pool(&backend));
+    refused_upload_closes_cleanly(address, "/upload", "HTTP/1.1 404 Not Found");
     engine.stop();
 }
 
@@ -44,23 +49,7 @@ fn a_refused_upload_gets_its_response_and_a_clean_close_not_a_reset() {
 fn a_backend_refusing_an_upload_early_gets_its_answer_to_the_client_without_a_reset() {
     let backend = start_scripted();
     let (engine, address) = start(&config(&[&backend], ""));
-    let (mut stream, mut reader) = connect(address);
-    let mut request =
-        b"POST /early HTTP/1.1\r\nHost: h\r\nContent-Length: 100000000\r\n\r\n".to_vec();
-    request.extend_from_slice(&[b'x'; 64 * 1024]);
-    stream.write_all(&request).unwrap();
-    let (status, headers, _) = read_response(&mut reader);
-    assert_eq!(status, "HTTP/1.1 413 Payload Too Large");
-    assert!(
-        headers.iter().any(|h| h == "Connection: close"),
-        "{headers:?}"
-    );
-    let mut rest = Vec::new();
-    assert_eq!(reader.read_to_end(&mut rest).unwrap(), 0);
-    for _ in 0..20 {
-        stream.write_all(&[b'y'; 8 * 1024]).unwrap();
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    refused_upload_closes_cleanly(address, "/early", "HTTP/1.1 413 Payload Too Large");
     engine.stop();
 }
 

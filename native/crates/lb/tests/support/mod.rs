@@ -62,19 +62,25 @@ where
     Backend { address, requests }
 }
 
+/// Reads the Content-Length framed body that follows `head` (none without the header).
+fn read_body(head: &[String], reader: &mut BufReader<TcpStream>) -> Vec<u8> {
+    let length = head
+        .iter()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse::<usize>().unwrap())
+        })
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    body
+}
+
 pub fn start_backend(name: &'static str) -> Backend {
     serve(move |head, reader, counter| {
         counter.fetch_add(1, Ordering::SeqCst);
-        let length = head
-            .iter()
-            .find_map(|l| {
-                l.to_ascii_lowercase()
-                    .strip_prefix("content-length:")
-                    .map(|v| v.trim().parse::<usize>().unwrap())
-            })
-            .unwrap_or(0);
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body).unwrap();
+        let body = read_body(head, reader);
         let mut text = format!("{name}\n{}\n", head.join("\n"));
         text.push_str(&String::from_utf8_lossy(&body));
         format!(
@@ -120,16 +126,7 @@ pub fn start(json: &str) -> (Engine, SocketAddr) {
 /// Reads one response (Content-Length framed); returns status line, headers, body.
 pub fn read_response(reader: &mut BufReader<TcpStream>) -> (String, Vec<String>, String) {
     let head = read_head(reader).expect("a response head");
-    let length = head
-        .iter()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-length:")
-                .map(|v| v.trim().parse::<usize>().unwrap())
-        })
-        .unwrap_or(0);
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).unwrap();
+    let body = read_body(&head, reader);
     (
         head[0].clone(),
         head[1..].to_vec(),
