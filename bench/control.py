@@ -26,6 +26,7 @@ from typing import Final
 import httpx
 
 from bench.context import RunContext
+from bench.lb_processes import process_cpu
 from bench.results import BenchResult, Case, Target
 from bench.stats import Stats
 from bench.wrk import WrkRun
@@ -82,8 +83,9 @@ def _environment(extra: dict[str, str] | None = None) -> dict[str, str]:
 @contextmanager
 def _serving(
     command: Sequence[str], port: int, workdir: Path, name: str, env: dict[str, str]
-) -> Iterator[str]:
-    """Runs command pinned to SERVER_CPU until the block ends; yields its base URL once healthy."""
+) -> Iterator[tuple[str, int]]:
+    """Runs command pinned to SERVER_CPU until the block ends; yields its base URL and PID
+    (taskset execs the command) once healthy."""
     log = workdir / f"{name}.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
@@ -107,7 +109,7 @@ def _serving(
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{name} not healthy after {STARTUP_TIMEOUT} s")
             time.sleep(0.1)
-        yield base
+        yield base, process.pid
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -140,15 +142,29 @@ def wrk(
 
 
 def _repeat(
-    ctx: RunContext, label: str, runs: int, seconds: int, url: str, **kw: object
+    ctx: RunContext,
+    label: str,
+    runs: int,
+    seconds: int,
+    url: str,
+    *,
+    cpu_of: tuple[int, list[float]] | None = None,
+    **kw: object,
 ) -> list[WrkRun]:
+    """`runs` wrk runs of `seconds`. With `cpu_of` = (server PID, list), each run's server CPU
+    microseconds (user + system, all threads) per answered request are appended to the list."""
     out = []
     for i in range(runs):
         ctx.progress(f"{label} ({i + 1}/{runs}, {seconds} s)")
         extra = dict(kw)
         if "script_args" in extra:
             extra["script_args"] = [f"{extra['script_args']}{i}"]
-        out.append(wrk(url, seconds, **extra))  # type: ignore[arg-type]
+        before = None if cpu_of is None else process_cpu(cpu_of[0])
+        run = wrk(url, seconds, **extra)  # type: ignore[arg-type]
+        if cpu_of is not None and before is not None:
+            spent = process_cpu(cpu_of[0]) - before
+            cpu_of[1].append(1e6 * (spent.user + spent.system) / max(run.requests, 1))
+        out.append(run)
     return out
 
 
@@ -252,7 +268,9 @@ def run(ctx: RunContext) -> BenchResult:
         serve = [sys.executable, "-m", "thecloud.control.cli", "serve"]
         serve += ["--port", str(port), "--state-dir", str(state_dir)]
         serve_env = _environment({"THECLOUD_LOG_LEVEL": "warning"})
-        with _serving(serve, port, workdir, "serve", serve_env) as base:
+        ours_get_cpu: list[float] = []
+        floor_get_cpu: list[float] = []
+        with _serving(serve, port, workdir, "serve", serve_env) as (base, server_pid):
             tenant_url = f"{base}/v1/tenants/{tenant}"
             get_url = f"{tenant_url}/service-accounts/{account}"
             with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=10) as client:
@@ -265,7 +283,15 @@ def run(ctx: RunContext) -> BenchResult:
                     "page_token",
                     "next_page_token",
                 )
-            ours_get = _repeat(ctx, "ours GET", runs, seconds, get_url, headers=[auth])
+            ours_get = _repeat(
+                ctx,
+                "ours GET",
+                runs,
+                seconds,
+                get_url,
+                cpu_of=(server_pid, ours_get_cpu),
+                headers=[auth],
+            )
             ours_post = _repeat(
                 ctx,
                 "ours POST",
@@ -295,13 +321,20 @@ def run(ctx: RunContext) -> BenchResult:
             {"CONTROL_FLOOR_STORE": str(workdir / "floor"), "CONTROL_FLOOR_SEED": str(seeded)}
         )
         ctx.progress("floor: start and seed")
-        with _serving(floor, floor_port, workdir, "floor", floor_env) as floor_base:
+        with _serving(floor, floor_port, workdir, "floor", floor_env) as (floor_base, floor_pid):
             with httpx.Client(timeout=10) as client:
                 ctx.progress("floor listing")
                 floor_page, floor_walk, _ = _listing(
                     ctx, client, f"{floor_base}/list?limit={PAGE}", "after", "next"
                 )
-            floor_get = _repeat(ctx, "floor GET", runs, seconds, f"{floor_base}/get")
+            floor_get = _repeat(
+                ctx,
+                "floor GET",
+                runs,
+                seconds,
+                f"{floor_base}/get",
+                cpu_of=(floor_pid, floor_get_cpu),
+            )
             floor_post = _repeat(
                 ctx,
                 "floor POST",
@@ -334,6 +367,28 @@ def run(ctx: RunContext) -> BenchResult:
             target=Target(0.5, "higher"),
             better="higher",
             note="per repetition, ours run i over floor run i",
+        )
+    )
+    result.add(
+        Case(
+            "  GET server CPU per request",
+            "us/req",
+            Stats.of(ours_get_cpu),
+            Stats.of(floor_get_cpu),
+            note="user + system time of the server process (all threads) from /proc/PID/stat "
+            "over each wrk run, per answered request; steadier than throughput on a shared "
+            "machine",
+        )
+    )
+    result.add(
+        Case(
+            "  GET CPU ours/floor (floor us / ours us)",
+            "x",
+            Stats.of([f / o for o, f in zip(ours_get_cpu, floor_get_cpu, strict=True)]),
+            target=Target(0.5, "higher"),
+            better="higher",
+            note="per repetition: the floor's CPU per request over ours, the throughput ratio "
+            "a core would reach if CPU were all it took",
         )
     )
     for label, field in (("p50", "p50_ms"), ("p99", "p99_ms")):

@@ -67,7 +67,8 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _own_cpu(pid: int) -> CpuTimes:
+def process_cpu(pid: int) -> CpuTimes:
+    """CPU seconds so far of one process (all its threads), from /proc/PID/stat."""
     raw = Path(f"/proc/{pid}/stat").read_text()
     # The command name (field 2) may hold spaces; the fields after its closing paren are fixed.
     fields = raw[raw.rindex(")") + 2 :].split()
@@ -123,10 +124,10 @@ class Child:
 
     def cpu(self) -> CpuTimes:
         """CPU seconds so far of the process and its children (nginx's workers)."""
-        total = _own_cpu(self.pid)
+        total = process_cpu(self.pid)
         for child in _children(self.pid):
             try:
-                own = _own_cpu(child)
+                own = process_cpu(child)
             except OSError:
                 continue
             total = CpuTimes(total.user + own.user, total.system + own.system)
